@@ -1,0 +1,263 @@
+"""
+The GPT of this project, with the WaveletGPT operation as one switch (config.wavelet).
+
+Read top to bottom: the wavelet operation first (it is the paper), then the nanoGPT-shaped blocks
+that call it, then the GPT. With wavelet='none' this is a plain GPT-2 style decoder.
+
+WaveletGPT (Verma, arXiv 2409.12924): after every decoder block, half of the residual stream's
+coordinates are replaced by causal moving averages over the past k tokens, k growing in dyadic
+levels across coordinates (2, 4, ..., block_size). Those are Haar approximation coefficients
+computed causally and without downsampling, so every layer sees the sequence at many time scales.
+'haar' adds no parameters; 'learnable' turns each box into a trainable kernel initialised to it.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+@dataclass
+class GPTConfig:
+    block_size: int = 512
+    vocab_size: int = 27
+    n_layer: int = 10
+    n_head: int = 8
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True             # biases in Linear and LayerNorm, as GPT-2
+    wavelet: str = 'none'         # 'none' | 'haar' | 'learnable'
+    wavelet_frac: float = 0.5     # fraction of coordinates that are averaged (the first ones)
+    wavelet_levels: int = 0       # dyadic levels; 0 means log2(block_size): windows 2 .. block_size
+    wavelet_pad: str = 'zero'     # 'zero': divide by k (zeros before the start) | 'valid': by min(t+1, k)
+    wavelet_max_kernel: int = 0   # learnable only: at most this many free taps per kernel (0: k taps)
+    wavelet_last: bool = True     # also apply it after the last block
+    wavelet_window: int = 0       # ablation: one window for every averaged coordinate (0: the ladder)
+
+
+# ----------------------------------------------------------------------------------------------
+# The wavelet operation
+
+def wavelet_windows(config):
+    """Window k_i of each averaged coordinate i < n_mod: level 1 + floor(L*i/n_mod), k = 2**level."""
+    n_mod = round(config.wavelet_frac * config.n_embd)
+    levels = config.wavelet_levels or int(math.log2(config.block_size))
+    if config.wavelet_window:
+        return [config.wavelet_window] * n_mod
+    return [2 ** (1 + (levels * i) // n_mod) for i in range(n_mod)]
+
+
+def causal_moving_average(x, groups, count):
+    """
+    y[t, i] = sum of x[s, i] for s in (t - k_i, t], divided by count[t, i].
+    x: (B, T, n) float32. groups: (start, end, k) runs of coordinates sharing a window.
+    Prefix sums make this O(T) whatever k is: window sum = S[t] - S[t - k].
+    """
+    T = x.size(1)
+    S = x.cumsum(1)
+    sums = []
+    for a, b, k in groups:
+        s = S[:, :, a:b]
+        before = F.pad(s[:, :max(T - k, 0)], (0, 0, min(k, T), 0))  # S[t - k], zero before the start
+        sums.append(s - before)
+    return torch.cat(sums, -1) / count[:T]
+
+
+class Wavelet(nn.Module):
+    """Overwrites the first n_mod coordinates of the residual stream with causal averages."""
+
+    def __init__(self, config):
+        super().__init__()
+        windows = wavelet_windows(config)
+        if not 0 < len(windows) <= config.n_embd or min(windows) < 1:
+            raise ValueError(f"wavelet_frac={config.wavelet_frac} and wavelet_window={config.wavelet_window} "
+                             "leave no coordinate to average; use 0 < wavelet_frac <= 1")
+        self.n_mod = len(windows)
+        self.groups = []  # (start, end, k): runs of coordinates with the same window
+        for i, k in enumerate(windows):
+            if self.groups and self.groups[-1][2] == k:
+                self.groups[-1][1] = i + 1
+            else:
+                self.groups.append([i, i + 1, k])
+        window = torch.tensor(windows, dtype=torch.float32)
+        t = torch.arange(1, config.block_size + 1, dtype=torch.float32)[:, None]
+        count = torch.minimum(t, window) if config.wavelet_pad == 'valid' else window.expand(len(t), -1)
+        # buffers, not parameters, and not saved: 'haar' and 'none' share one state_dict
+        self.register_buffer('count', count.contiguous(), persistent=False)
+        self.learnable = config.wavelet == 'learnable'
+        if self.learnable:
+            # A causal kernel per coordinate, initialised to the box 1/k, so that at step 0 this is
+            # exactly 'haar'. With a cap of c taps, each tap weighs k/c consecutive tokens
+            # (a piecewise-constant kernel): still the box at init, c parameters instead of k.
+            self.taps = [min(k, config.wavelet_max_kernel or k) for _, _, k in self.groups]
+            for (_, _, k), c in zip(self.groups, self.taps):
+                if k % c:
+                    raise ValueError(f"wavelet_max_kernel={c} must divide every window k (got k={k}); use a power of two")
+            self.kernels = nn.ParameterList(
+                nn.Parameter(torch.full((b - a, c), 1.0 / k)) for (a, b, k), c in zip(self.groups, self.taps))
+            # zero padding then rescaling by k/count reproduces 'valid' at init too
+            self.register_buffer('scale', window / count, persistent=False)
+
+    def forward(self, x):
+        # float32 even under autocast: prefix sums of bf16 values lose their low bits
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            xm = x[..., :self.n_mod].float()
+            y = self.learned_average(xm) if self.learnable else causal_moving_average(xm, self.groups, self.count)
+        return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
+
+    def kernel(self, T):
+        """The learnable kernels as one (T, n_mod) tensor: row lag holds each coordinate's weight
+        for the token lag steps back (row 0: the current token). A capped kernel's c taps are
+        stretched over k lags, m = k/c each."""
+        h = [F.pad(w.repeat_interleave(k // c, dim=1), (0, self.count.size(0) - k))
+             for (_, _, k), c, w in zip(self.groups, self.taps, self.kernels)]
+        return torch.cat(h, 0).t()[:T]
+
+    def learned_average(self, x):
+        """Causal convolution of each coordinate with its own kernel, by FFT: O(T log T) whatever
+        the kernel lengths (on CPU, 3x faster than a grouped conv1d with 512-tap kernels)."""
+        T, n = x.size(1), 2 * x.size(1)  # zero padding to 2T makes the circular convolution linear
+        y = torch.fft.irfft(torch.fft.rfft(x, n=n, dim=1) * torch.fft.rfft(self.kernel(T), n=n, dim=0), n=n, dim=1)
+        return y[:, :T] * self.scale[:T]
+
+
+# ----------------------------------------------------------------------------------------------
+# The transformer (nanoGPT's module names, so checkpoints and tools stay familiar)
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head = config.n_head
+        self.dropout = config.dropout
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+
+    def __init__(self, config, wavelet):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+        self.wavelet = Wavelet(config) if wavelet else None
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        x = x + self.mlp(self.ln_2(x))
+        if self.wavelet is not None:  # the paper: the block's output is overwritten, later blocks see it
+            x = self.wavelet(x)
+        return x
+
+
+class GPT(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        if config.wavelet not in ('none', 'haar', 'learnable'):
+            raise ValueError(f"wavelet={config.wavelet!r}: use 'none', 'haar' or 'learnable'")
+        if config.wavelet_pad not in ('zero', 'valid'):
+            raise ValueError(f"wavelet_pad={config.wavelet_pad!r}: use 'zero' or 'valid'")
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd={config.n_embd} is not a multiple of n_head={config.n_head}")
+        self.config = config
+        use = [config.wavelet != 'none'] * config.n_layer
+        if config.n_layer and not config.wavelet_last:
+            use[-1] = False
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config, w) for w in use]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # weight tying
+        self.apply(self._init_weights)  # touches Linear and Embedding only: wavelet kernels keep their box
+        for name, p in self.named_parameters():  # GPT-2: scaled init of the residual projections
+            if name.endswith('c_proj.weight'):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def get_num_params(self, non_embedding=True):
+        """Parameter count; the position embedding is left out by default, as in nanoGPT."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def forward(self, idx, targets=None):
+        B, T = idx.size()
+        assert T <= self.config.block_size, f"sequence of {T} > block_size {self.config.block_size}"
+        pos = torch.arange(T, dtype=torch.long, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+        if targets is None:
+            return self.lm_head(x[:, [-1], :]), None  # only the last position is needed to sample
+        logits = self.lm_head(x)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1), ignore_index=-1)
+        return logits, loss
+
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+        # decay matrices and embeddings; not biases, LayerNorms, or wavelet kernels (decay would
+        # pull the averages towards zero instead of towards the box they start as)
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (decay if p.dim() >= 2 and '.wavelet.' not in name else no_decay).append(p)
+        groups = [{'params': decay, 'weight_decay': weight_decay}, {'params': no_decay, 'weight_decay': 0.0}]
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == 'cuda')
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
+        """Sample max_new_tokens after idx (B, T), re-running the cropped context for each token."""
+        for _ in range(max_new_tokens):
+            idx_cond = idx[:, -self.config.block_size:]
+            logits, _ = self(idx_cond)
+            idx_next = sample_next(logits[:, -1, :], temperature, top_k, generator)
+            idx = torch.cat((idx, idx_next), dim=1)
+        return idx
+
+
+def sample_next(logits, temperature=1.0, top_k=None, generator=None):
+    """One token per row from logits (B, V); temperature 0 means greedy."""
+    if temperature == 0:
+        return logits.argmax(-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+        logits[logits < v[:, [-1]]] = -float('inf')
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)

@@ -1,0 +1,69 @@
+"""
+pydocs: the offline quick-start dataset. English prose that exists wherever Python does.
+
+    python prepare/pydocs.py            # -> data/pydocs (train.py also builds it on first use)
+
+The docstrings of the Python standard library's modules, classes and functions (read from the
+source with `ast`, nothing is imported) plus the language reference topics in `pydoc_data`,
+normalised to text8's 27-symbol alphabet exactly as prepare/text8.py does. About 1.9 million
+characters; the exact text depends on the Python version. Split 90% / 5% / 5% in file order.
+"""
+import argparse
+import ast
+import os
+import sysconfig
+
+if __package__ in (None, ""):  # run as a script: make `prepare` importable
+    import sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from prepare.common import DatasetError, main_guard, split_by_fraction, write_dataset
+from prepare.text8 import char_meta, encode, normalize
+
+SKIP = {"test", "tests", "idlelib", "site-packages", "dist-packages", "lib2to3", "__pycache__"}
+
+
+def docstrings(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+        return []
+    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return [d for d in (ast.get_docstring(n) for n in nodes) if d]
+
+
+def collect():
+    """Docstrings of every stdlib source file (sorted, so the order is stable) and pydoc topics."""
+    root = sysconfig.get_paths()["stdlib"]
+    parts = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP)
+        for name in sorted(files):
+            if name.endswith(".py"):
+                parts.extend(docstrings(os.path.join(folder, name)))
+    try:
+        from pydoc_data.topics import topics
+        parts.extend(topics[k] for k in sorted(topics))
+    except ImportError:  # some distributions strip pydoc_data
+        pass
+    return "\n".join(parts)
+
+
+def build(out_dir="data/pydocs"):
+    text = normalize(collect())
+    if len(text) < 100_000:
+        raise DatasetError(f"only {len(text)} characters of documentation found in this Python; "
+                           "use prepare/text8.py --input with any English text instead")
+    meta = char_meta(f"Python {sysconfig.get_python_version()} standard library docstrings",
+                     "python prepare/pydocs.py")
+    return write_dataset(out_dir, split_by_fraction(encode(text), 0.05, 0.05), meta)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="data/pydocs")
+    meta = build(p.parse_args().out)
+    print(", ".join(f"{k} {v:,} chars" for k, v in meta["tokens"].items()))
+
+
+if __name__ == "__main__":
+    main_guard(main)

@@ -1,0 +1,98 @@
+"""
+text8: characters of English Wikipedia, 27 symbols (space, a-z). The paper's text dataset.
+
+    python prepare/text8.py                      # download text8.zip (31 MB) and build data/text8
+    python prepare/text8.py --input text8.zip    # offline: a local text8.zip, text8, or any .txt
+    python prepare/text8.py --input books/ --out data/books   # a folder of .txt files
+
+Any input is normalised the way text8 was made (Mahoney's wikifil.pl): lowercase, digits spelled
+out ("1984" -> " one nine eight four "), every other non-letter to a space, runs of spaces to one.
+Split: the standard first 90M / next 5M / last 5M characters for text8, else 90% / 5% / 5%.
+"""
+import argparse
+import glob
+import os
+import re
+import zipfile
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make `prepare` importable
+    import sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from prepare.common import DatasetError, download, main_guard, split_by_fraction, write_dataset
+
+URL = "http://mattmahoney.net/dc/text8.zip"
+TEXT8_CHARS = 100_000_000
+ALPHABET = " abcdefghijklmnopqrstuvwxyz"
+DIGITS = str.maketrans({d: f" {w} " for d, w in zip("0123456789", "zero one two three four five six seven eight nine".split())})
+
+
+def normalize(text):
+    """Any text -> text8's alphabet (see module docstring)."""
+    text = text.lower().translate(DIGITS)
+    return re.sub(r"[^a-z]+", " ", text)
+
+
+def encode(text):
+    """Normalised text -> uint8 ids (space 0, a-z 1..26)."""
+    table = np.zeros(256, dtype=np.uint8)
+    for i, c in enumerate(ALPHABET):
+        table[ord(c)] = i
+    return table[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
+
+
+def decode(ids):
+    return "".join(ALPHABET[i] for i in ids)
+
+
+def char_meta(source, prepare_cmd):
+    return {"vocab_size": len(ALPHABET), "dtype": "uint8", "modality": "text", "tokenizer": "chars",
+            "itos": ALPHABET, "source": source, "prepare": prepare_cmd}
+
+
+def read_input(path):
+    """Text from a text8.zip, a text file, or a folder of .txt files."""
+    if os.path.isdir(path):
+        files = sorted(glob.glob(os.path.join(path, "**", "*.txt"), recursive=True))
+        if not files:
+            raise DatasetError(f"no .txt files in {path}; pass a folder of UTF-8 .txt files")
+        return "\n".join(read_input(f) for f in files)
+    if not os.path.exists(path):
+        raise DatasetError(f"--input {path} does not exist")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if not n.endswith("/")]
+                if not names:
+                    raise DatasetError(f"{path} is an empty zip; pass text8.zip or a text file")
+                return z.read(names[0]).decode("utf-8", errors="replace")
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise DatasetError(f"{path} is a corrupt zip ({e}); download it again")
+    if path.endswith(".zip"):
+        raise DatasetError(f"{path} is not a valid zip (corrupt or truncated download); download it again")
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", errors="replace")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", help="local text8.zip, text8, .txt file or folder (skips the download)")
+    p.add_argument("--out", default="data/text8", help="output folder")
+    p.add_argument("--cache", default="data/downloads", help="where the download is kept")
+    args = p.parse_args()
+    path = args.input or download(URL, os.path.join(args.cache, "text8.zip"))
+    text = normalize(read_input(path))
+    if not text.strip():
+        raise DatasetError(f"{path} holds no letters after normalisation; pass English text")
+    ids = encode(text)
+    if len(ids) == TEXT8_CHARS:  # the real text8: its standard split
+        splits = {"train": ids[:90_000_000], "val": ids[90_000_000:95_000_000], "test": ids[95_000_000:]}
+    else:
+        splits = split_by_fraction(ids, 0.05, 0.05)
+    cmd = "python prepare/text8.py" + (f" --input {args.input}" if args.input else "")
+    meta = write_dataset(args.out, splits, char_meta(args.input or URL, cmd))
+    print(f"{args.out}: " + ", ".join(f"{k} {v:,} chars" for k, v in meta["tokens"].items()))
+
+
+if __name__ == "__main__":
+    main_guard(main)

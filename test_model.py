@@ -1,0 +1,380 @@
+"""
+Tests of the model, the wavelet operation, the data format and the training loop.
+Run: python -m pytest -q   (CPU, a few minutes on 2 cores)
+"""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from model import GPT, GPTConfig, Wavelet, wavelet_windows
+from prepare.common import DatasetError, read_meta, write_dataset
+from train import ConfigError, get_batch, open_split, parse_config, train
+
+REPO = os.path.dirname(os.path.abspath(__file__))
+VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='learnable'),
+            dict(wavelet='haar', wavelet_pad='valid'), dict(wavelet='learnable', wavelet_max_kernel=4)]
+
+
+def small(**kw):
+    args = dict(block_size=64, vocab_size=27, n_layer=2, n_head=2, n_embd=32)
+    args.update(kw)
+    return GPTConfig(**args)
+
+
+def reference_average(x, windows, pad):
+    """The spec's formula, literally, in float64: y[t] = (1/n) * sum_{s=t-k+1..t} x[s]."""
+    x = x.double()
+    y = x.clone()
+    for i, k in enumerate(windows):
+        for t in range(x.size(1)):
+            window_sum = x[:, max(0, t - k + 1):t + 1, i].sum(1)
+            y[:, t, i] = window_sum / (k if pad == 'zero' else min(t + 1, k))
+    return y
+
+
+# ---------------------------------------------------------------- the wavelet operation
+
+def test_windows_follow_the_dyadic_ladder():
+    windows = wavelet_windows(GPTConfig(n_embd=128, block_size=512))
+    assert len(windows) == 64
+    assert windows[0] == 2 and windows[-1] == 512
+    assert sorted(set(windows)) == [2 ** l for l in range(1, 10)]  # levels I..IX
+    assert windows == sorted(windows)
+
+
+@pytest.mark.parametrize('pad', ['zero', 'valid'])
+@pytest.mark.parametrize('T', [1, 7, 64])
+def test_haar_equals_float64_reference(pad, T):
+    torch.manual_seed(0)
+    cfg = small(wavelet='haar', wavelet_pad=pad)
+    x = torch.randn(3, T, 32)
+    y = Wavelet(cfg)(x)
+    windows = wavelet_windows(cfg)
+    ref = reference_average(x, windows, pad)
+    assert torch.allclose(y.double(), ref, atol=1e-5)
+    assert torch.equal(y[..., len(windows):], x[..., len(windows):])  # the other half is untouched
+
+
+@pytest.mark.parametrize('pad', ['zero', 'valid'])
+@pytest.mark.parametrize('cap', [0, 4])
+def test_learnable_at_init_equals_haar(pad, cap):
+    torch.manual_seed(0)
+    x = torch.randn(2, 64, 32)
+    haar = Wavelet(small(wavelet='haar', wavelet_pad=pad))(x)
+    learn = Wavelet(small(wavelet='learnable', wavelet_pad=pad, wavelet_max_kernel=cap))(x)
+    assert torch.allclose(haar, learn, atol=1e-5)
+
+
+def test_learnable_model_at_init_equals_haar_model():
+    torch.manual_seed(0)
+    idx = torch.randint(0, 27, (2, 64))
+    torch.manual_seed(1)
+    haar = GPT(small(wavelet='haar'))
+    torch.manual_seed(1)
+    learn = GPT(small(wavelet='learnable'))
+    learn.load_state_dict(haar.state_dict(), strict=False)
+    assert torch.allclose(haar(idx, idx)[0], learn(idx, idx)[0], atol=1e-4)
+
+
+def test_learnable_kernels_get_gradients_and_change_the_output():
+    torch.manual_seed(0)
+    model = GPT(small(wavelet='learnable'))
+    idx = torch.randint(0, 27, (2, 64))
+    _, loss = model(idx, idx)
+    loss.backward()
+    kernels = [p for n, p in model.named_parameters() if '.wavelet.' in n]
+    assert kernels and all(p.grad is not None and p.grad.abs().sum() > 0 for p in kernels)
+
+
+def test_wavelet_runs_in_float32_under_autocast():
+    x = (torch.randn(2, 64, 32) * 100).to(torch.bfloat16)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        y = Wavelet(small(wavelet='haar'))(x)
+    assert y.dtype == torch.bfloat16
+    ref = reference_average(x.float(), wavelet_windows(small()), 'zero')
+    # rounding only at the output (bf16 has 8 bits of mantissa), not accumulated along T
+    assert torch.allclose(y.double(), ref.to(torch.bfloat16).double(), rtol=1e-2, atol=1e-1)
+
+
+@pytest.mark.parametrize('variant', VARIANTS, ids=lambda v: '-'.join(map(str, v.values())))
+def test_causal(variant):
+    """Changing tokens at positions >= p changes no logit before p."""
+    torch.manual_seed(0)
+    model = GPT(small(**variant)).eval()
+    a = torch.randint(0, 27, (2, 64))
+    for p in (1, 17, 40, 63):
+        b = a.clone()
+        b[:, p:] = torch.randint(0, 27, (2, 64 - p))
+        la, _ = model(a, a)
+        lb, _ = model(b, b)
+        assert torch.allclose(la[:, :p], lb[:, :p], atol=1e-5)
+        assert not torch.allclose(la[:, p:], lb[:, p:])  # and the change is seen afterwards
+
+
+# ---------------------------------------------------------------- parameters and checkpoints
+
+def test_haar_adds_no_parameters_and_shares_state_dict_with_none():
+    torch.manual_seed(0)
+    none, haar = GPT(GPTConfig(wavelet='none')), GPT(GPTConfig(wavelet='haar'))
+    assert none.get_num_params() == haar.get_num_params()
+    haar.load_state_dict(none.state_dict(), strict=True)
+    none.load_state_dict(haar.state_dict(), strict=True)
+
+
+def test_learnable_parameter_counts_at_paper_config():
+    base = GPT(GPTConfig()).get_num_params()
+    full = GPT(GPTConfig(wavelet='learnable')).get_num_params() - base
+    capped = GPT(GPTConfig(wavelet='learnable', wavelet_max_kernel=32)).get_num_params() - base
+    windows = wavelet_windows(GPTConfig())
+    assert full == 10 * sum(windows) == 71_560
+    assert capped == 10 * sum(min(k, 32) for k in windows) == 13_320
+    last_off = GPT(GPTConfig(wavelet='learnable', wavelet_last=False)).get_num_params() - base
+    assert last_off == 9 * sum(windows)
+
+
+def test_bad_model_options_are_clear_errors():
+    for kw, words in [(dict(wavelet='db4'), 'wavelet'), (dict(wavelet_pad='edge'), 'wavelet_pad'),
+                      (dict(n_embd=30, n_head=4), 'n_head'),
+                      (dict(wavelet='learnable', wavelet_max_kernel=3), 'wavelet_max_kernel'),
+                      (dict(wavelet='haar', wavelet_frac=1.5), 'wavelet_frac')]:
+        with pytest.raises(ValueError, match=words):
+            GPT(small(**kw))
+
+
+# ---------------------------------------------------------------- data
+
+def make_text_dataset(root, name='tiny', n=40_000, dtype='uint8', vocab=27, seed=0):
+    """A learnable toy corpus: words from a small vocabulary."""
+    rng = np.random.default_rng(seed)
+    if dtype == 'uint8':
+        words = ['the ', 'cat ', 'sat ', 'on ', 'a ', 'mat ', 'and ', 'dog ', 'ran ']
+        text = ''.join(rng.choice(words, size=n // 3))[:n]
+        ids = np.array([' abcdefghijklmnopqrstuvwxyz'.index(ch) for ch in text])
+        meta = dict(vocab_size=27, dtype='uint8', modality='text', tokenizer='chars', itos=' abcdefghijklmnopqrstuvwxyz')
+    else:
+        ids = rng.integers(0, vocab, size=n)
+        meta = dict(vocab_size=vocab, dtype=dtype, modality='music', tokenizer='midi_events')
+    split = int(0.9 * len(ids))
+    write_dataset(os.path.join(root, 'data', name), {'train': ids[:split], 'val': ids[split:]},
+                  dict(meta, prepare=f'python prepare/{name}.py'))
+    return os.path.join(root, 'data', name)
+
+
+@pytest.mark.parametrize('dtype,vocab', [('uint8', 27), ('uint8', 256), ('uint16', 388), ('uint16', 65_536)])
+def test_dataset_round_trip(tmp_path, dtype, vocab):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, vocab, size=5000)
+    ids[0] = vocab - 1
+    d = str(tmp_path / 'data' / 'x')
+    write_dataset(d, {'train': ids[:4000], 'val': ids[4000:]}, dict(vocab_size=vocab, dtype=dtype))
+    meta = read_meta(d)
+    assert meta['dtype'] == dtype and meta['tokens'] == {'train': 4000, 'val': 1000}
+    data = open_split(d, meta, 'train')
+    assert data.dtype == np.dtype(dtype) and np.array_equal(data, ids[:4000])
+    x, y = get_batch(data, np.array([0, 100]), 8, torch.device('cpu'))
+    assert x.dtype == torch.int64 and torch.equal(x[1], torch.from_numpy(ids[100:108]))
+    assert torch.equal(y[:, :-1], x[:, 1:])
+
+
+def test_rewriting_a_dataset_replaces_it_whole(tmp_path):
+    d = str(tmp_path / 'data' / 'x')
+    write_dataset(d, {'train': np.zeros(100), 'val': np.zeros(10)}, dict(vocab_size=27))
+    with pytest.raises(DatasetError):  # a failed rewrite leaves the old dataset untouched
+        write_dataset(d, {'train': np.full(50, 99), 'val': np.zeros(5)}, dict(vocab_size=27))
+    assert read_meta(d)['tokens'] == {'train': 100, 'val': 10}
+    assert sorted(os.listdir(tmp_path / 'data')) == ['x']
+
+
+# ---------------------------------------------------------------- training: helpers
+
+def cfg(tmp_path, **kw):
+    c = parse_config([])
+    c.update(out_dir=str(tmp_path / 'out'), dataset='tiny', n_layer=2, n_head=2, n_embd=32, block_size=32,
+             batch_size=8, max_iters=8, eval_interval=4, eval_iters=2, warmup_iters=2, learning_rate=3e-3,
+             device='cpu', wavelet='haar')
+    c.update(kw)
+    return c
+
+
+def run_script(args, cwd, env=None, **kw):
+    e = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    e.update(env or {})
+    return subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True, env=e, timeout=300, **kw)
+
+
+def read_log(path):
+    lines = [json.loads(l) for l in open(path)]
+    return [l for l in lines if 'iter' in l]
+
+
+# ---------------------------------------------------------------- training
+
+def test_overfit_single_batch(tmp_path, monkeypatch):
+    make_text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    records = train(cfg(tmp_path, overfit_single_batch=True, max_iters=60, eval_interval=60,
+                        learning_rate=1e-2, warmup_iters=5, eval_iters=1))
+    assert records[0]['val_loss'] > 3.0  # ~ln(27) at init
+    # the loss on the memorised batch: train once more and read the progress, via a direct forward
+    ckpt = torch.load(tmp_path / 'out' / 'ckpt.pt', weights_only=True)
+    model = GPT(GPTConfig(**ckpt['model_args']))
+    model.load_state_dict(ckpt['model'])
+    from train import batch_offsets
+    data = open_split(str(tmp_path / 'data' / 'tiny'), ckpt['meta'], 'train')
+    x, y = get_batch(data, batch_offsets(1337, 0, len(data), 32, 8), 32, torch.device('cpu'))
+    _, loss = model(x, y)
+    assert loss.item() < 1.0, loss.item()
+
+
+def test_training_lowers_val_loss_and_writes_log(tmp_path, monkeypatch):
+    make_text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    records = train(cfg(tmp_path, max_iters=40, eval_interval=20, wavelet='learnable'))
+    assert [r['iter'] for r in records] == [0, 20, 40]
+    assert records[-1]['val_loss'] < records[0]['val_loss'] - 0.5
+    lines = [json.loads(l) for l in open(tmp_path / 'out' / 'log.jsonl')]
+    assert lines[0]['config']['wavelet'] == 'learnable' and 'torch' in lines[0]
+    assert [l['iter'] for l in lines[1:]] == [0, 20, 40]
+    assert {'train_loss', 'val_loss', 'lr', 'time', 'tokens'} <= set(lines[1])
+    ckpt = torch.load(tmp_path / 'out' / 'ckpt.pt', weights_only=True)  # plain tensors and types only
+    assert ckpt['iter_num'] == 40 and ckpt['config']['max_iters'] == 40
+    assert not any(k.startswith('_orig_mod.') for k in ckpt['model'])
+
+
+def test_eval_windows_are_fixed_across_runs_and_seeds(tmp_path, monkeypatch):
+    make_text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    a = train(cfg(tmp_path, eval_only=True, seed=1))
+    b = train(cfg(tmp_path, eval_only=True, seed=1))
+    assert a[0]['val_loss'] == b[0]['val_loss']
+
+
+def test_resume_is_exact(tmp_path, monkeypatch):
+    """2N iterations straight == N, stop, resume for N more: identical losses and weights."""
+    make_text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    kw = dict(max_iters=12, eval_interval=3, lr_decay_iters=12, dropout=0.1, wavelet='learnable')
+    straight = train(cfg(tmp_path, out_dir='a', **kw))
+    first = train(cfg(tmp_path, out_dir='b', **dict(kw, max_iters=6)))
+    second = train(cfg(tmp_path, out_dir='b', init_from='resume', **kw))
+    assert [r['val_loss'] for r in straight] == [r['val_loss'] for r in first + second]
+    a = torch.load('a/ckpt.pt', weights_only=True)['model']
+    b = torch.load('b/ckpt.pt', weights_only=True)['model']
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r['iter'] for r in read_log('b/log.jsonl')] == [0, 3, 6, 9, 12]
+
+
+def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path):
+    make_text_dataset(tmp_path)
+    common = ['--dataset=tiny', '--n_layer=2', '--n_head=2', '--n_embd=32', '--block_size=32', '--max_iters=4',
+              '--eval_interval=2', '--eval_iters=2', '--device=cpu', '--wavelet=learnable', '--learning_rate=3e-3']
+    one = run_script([os.path.join(REPO, 'train.py'), '--out_dir=one', '--batch_size=8'] + common, tmp_path)
+    assert one.returncode == 0, one.stderr
+    two = run_script(['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                      os.path.join(REPO, 'train.py'), '--out_dir=two', '--batch_size=4'] + common, tmp_path)
+    assert two.returncode == 0, two.stderr
+    la, lb = read_log(tmp_path / 'one' / 'log.jsonl'), read_log(tmp_path / 'two' / 'log.jsonl')
+    assert len(la) == len(lb) == 3
+    for ra, rb in zip(la, lb):
+        assert ra['tokens'] == rb['tokens']
+        assert math.isclose(ra['val_loss'], rb['val_loss'], rel_tol=1e-5)
+        assert math.isclose(ra['train_loss'], rb['train_loss'], rel_tol=1e-5)
+    a = torch.load(tmp_path / 'one' / 'ckpt.pt', weights_only=True)['model']
+    b = torch.load(tmp_path / 'two' / 'ckpt.pt', weights_only=True)['model']
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_sigterm_saves_a_checkpoint(tmp_path):
+    make_text_dataset(tmp_path)
+    args = [os.path.join(REPO, 'train.py'), '--dataset=tiny', '--n_layer=2', '--n_head=2', '--n_embd=32',
+            '--block_size=32', '--batch_size=4', '--max_iters=100000', '--eval_interval=100000', '--device=cpu',
+            '--out_dir=out']
+    e = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    p = subprocess.Popen([sys.executable] + args, cwd=tmp_path, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / 'out' / 'log.jsonl').exists():
+        time.sleep(0.2)
+    time.sleep(3)  # a few steps
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    ckpt = torch.load(tmp_path / 'out' / 'ckpt.pt', weights_only=True)
+    assert ckpt['iter_num'] > 0
+    assert 'init_from=resume' in out + err
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    make_text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    train(cfg(tmp_path, max_iters=4, eval_interval=4))
+    good = (tmp_path / 'out' / 'ckpt.pt').read_bytes()
+    r = run_script([os.path.join(REPO, 'train.py'), f'--out_dir={tmp_path / "out"}', '--init_from=resume',
+                    '--dataset=tiny', '--max_iters=50', '--learning_rate=1e12', '--grad_clip=0.0',
+                    '--warmup_iters=0', '--decay_lr=False', '--device=cpu', '--eval_interval=2'], tmp_path)
+    assert r.returncode == 1 and 'diverged' in r.stderr.strip().splitlines()[-1], r.stderr
+    assert (tmp_path / 'out' / 'ckpt.pt').read_bytes() == good
+
+
+# ---------------------------------------------------------------- clear errors
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match='unknown config key'):
+        parse_config(['--n_layers=4'])
+    with pytest.raises(ConfigError, match='should be a int'):
+        parse_config(['--n_layer=4.5'])
+    with pytest.raises(ConfigError, match='should be a bool'):
+        parse_config(['--compile=1'])
+    assert parse_config(['--learning_rate=1', '--wavelet=haar'])['learning_rate'] == 1.0
+
+
+@pytest.mark.parametrize('damage,words', [
+    ('no_meta', 'meta.json missing'),
+    ('truncated', 'truncated'),
+    ('odd_size', 'not a multiple'),
+    ('big_ids', '>= vocab_size'),
+])
+def test_bad_dataset_is_a_one_line_error(tmp_path, damage, words):
+    d = make_text_dataset(tmp_path, dtype='uint16', vocab=300)
+    train_bin = os.path.join(d, 'train.bin')
+    if damage == 'no_meta':
+        os.remove(os.path.join(d, 'meta.json'))
+    elif damage == 'truncated':
+        os.truncate(train_bin, os.path.getsize(train_bin) - 100)
+    elif damage == 'odd_size':
+        with open(train_bin, 'ab') as f:
+            f.write(b'\0')
+    elif damage == 'big_ids':
+        np.full(10, 299, dtype=np.uint16).tofile(train_bin + '.x')
+        data = np.fromfile(train_bin, dtype=np.uint16)
+        data[5] = 5000
+        data.tofile(train_bin)
+    r = run_script([os.path.join(REPO, 'train.py'), '--dataset=tiny', '--device=cpu'], tmp_path)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and 'prepare/tiny.py' in lines[0], r.stderr
+
+
+def test_bad_config_is_a_one_line_error(tmp_path):
+    r = run_script([os.path.join(REPO, 'train.py'), '--wavelet=daubechies'], tmp_path)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [r.stderr.strip()]
+    r = run_script([os.path.join(REPO, 'train.py'), 'config/nope.py'], tmp_path)
+    assert r.returncode == 1 and 'does not exist' in r.stderr
+
+
+def test_sample_prints_text(tmp_path, monkeypatch):
+    make_text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    train(cfg(tmp_path, max_iters=4, eval_interval=4))
+    r = run_script([os.path.join(REPO, 'sample.py'), f'--out_dir={tmp_path / "out"}', '--start=the cat',
+                    '--max_new_tokens=20', '--num_samples=2', '--device=cpu'], tmp_path)
+    assert r.returncode == 0, r.stderr
+    samples = [s.strip('\n') for s in r.stdout.split('-' * 40) if s.strip()]
+    assert len(samples) == 2 and all(s.startswith('the cat') and len(s) == 27 for s in samples)
