@@ -1,0 +1,111 @@
+"""
+BPE text: any text as GPT-2 tokens (tiktoken's "gpt2" encoding, 50,257 ids), uint16 memmaps.
+
+    python prepare/bpe.py --input books/                     # a folder of .txt files -> data/bpe
+    python prepare/bpe.py --input book.txt --out data/book_bpe
+    python prepare/bpe.py --input text8.zip --out data/text8_bpe   # a zip: its .txt members (all, if none is .txt)
+
+tiktoken downloads the GPT-2 encoding (vocab.bpe and encoder.json, about 1.5 MB) on first use and
+caches it in $TIKTOKEN_CACHE_DIR (default: data-gym-cache in the temp folder). Offline: run any
+tiktoken GPT-2 encode once on a machine with network, copy that cache folder here, and point
+TIKTOKEN_CACHE_DIR at it.
+
+Each document (file) ends with <|endoftext|> (id 50256). Split: the first 90% of the tokens train,
+the next 5% val, the last 5% test.
+"""
+import argparse
+import glob
+import os
+import sys
+import zipfile
+
+import numpy as np
+from tqdm import tqdm
+
+if __package__ in (None, ""):  # run as a script: make `prepare` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from prepare.common import DatasetError, main_guard, split_by_fraction, write_dataset
+
+VOCAB_SIZE = 50257
+_encoding = None
+
+
+def get_encoding():
+    """tiktoken's GPT-2 encoding, loaded once. Raises DatasetError when it cannot be had offline."""
+    global _encoding
+    if _encoding is None:
+        try:
+            import tiktoken
+        except ImportError:
+            raise DatasetError("BPE needs tiktoken: pip install tiktoken")
+        try:
+            _encoding = tiktoken.get_encoding("gpt2")
+        except Exception as e:  # requests' ConnectionError offline; others for a bad cache
+            reason = (str(e).strip().splitlines() or [""])[0]
+            reason = reason if len(reason) < 90 else reason[:90] + "..."
+            raise DatasetError(f"could not load tiktoken's GPT-2 encoding, which it downloads on first use "
+                               f"({type(e).__name__}: {reason}); run once with network, or set "
+                               f"TIKTOKEN_CACHE_DIR to a folder holding tiktoken's cached gpt2 files")
+    return _encoding
+
+
+def encode_text(text):
+    """Text -> uint16 GPT-2 token ids (special tokens are encoded as plain text)."""
+    return np.array(get_encoding().encode_ordinary(text), dtype=np.uint16)
+
+
+def decode(ids):
+    return get_encoding().decode([int(i) for i in ids])
+
+
+def read_documents(path):
+    """[(name, text)] from a text file, a folder of .txt files, or a zip."""
+    if os.path.isdir(path):
+        files = sorted(glob.glob(os.path.join(path, "**", "*.txt"), recursive=True))
+        if not files:
+            raise DatasetError(f"no .txt files in {path}; pass a folder of UTF-8 .txt files")
+        return [doc for f in files for doc in read_documents(f)]
+    if not os.path.exists(path):
+        raise DatasetError(f"--input {path} does not exist")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if not n.endswith("/")]
+                names = [n for n in names if n.lower().endswith(".txt")] or names
+                if not names:
+                    raise DatasetError(f"{path} is an empty zip; pass text files")
+                return [(n, z.read(n).decode("utf-8", errors="replace")) for n in sorted(names)]
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise DatasetError(f"{path} is a corrupt zip ({e}); download it again")
+    if path.lower().endswith(".zip"):
+        raise DatasetError(f"{path} is not a valid zip (corrupt or truncated download); download it again")
+    with open(path, "rb") as f:
+        return [(os.path.basename(path), f.read().decode("utf-8", errors="replace"))]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", required=True, help="a text file, a folder of .txt files, or a zip")
+    p.add_argument("--out", default="data/bpe", help="output folder")
+    args = p.parse_args()
+    encoding = get_encoding()  # first, so that offline it fails before reading a large corpus
+    docs = [(name, text) for name, text in read_documents(args.input) if text.strip()]
+    if not docs:
+        raise DatasetError(f"{args.input} holds no text; pass UTF-8 text files")
+    ids = []
+    for name, text in tqdm(docs, desc="BPE encoding", unit="doc"):
+        ids.append(encode_text(text))
+        ids.append(np.array([encoding.eot_token], dtype=np.uint16))
+    ids = np.concatenate(ids)
+    given = [f"--{k} {v}" for k, v in (("input", args.input), ("out", args.out)) if v != p.get_default(k)]
+    cmd = " ".join(["python prepare/bpe.py"] + given)
+    meta = {"vocab_size": VOCAB_SIZE, "dtype": "uint16", "modality": "text", "tokenizer": "gpt2",
+            "source": args.input, "prepare": cmd}
+    meta = write_dataset(args.out, split_by_fraction(ids, 0.05, 0.05), meta)
+    chars = sum(len(text) for _, text in docs)
+    print(f"{args.out}: " + ", ".join(f"{k} {v:,} tokens" for k, v in meta["tokens"].items()) +
+          f"; {len(docs)} documents, {chars:,} characters ({chars / len(ids):.2f} per token)")
+
+
+if __name__ == "__main__":
+    main_guard(main)
