@@ -20,7 +20,8 @@ from train import ConfigError, get_batch, open_split, parse_config, train
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='learnable'),
-            dict(wavelet='haar', wavelet_pad='valid'), dict(wavelet='learnable', wavelet_max_kernel=4)]
+            dict(wavelet='haar', wavelet_pad='valid'), dict(wavelet='learnable', wavelet_max_kernel=4),
+            dict(wavelet='ema'), dict(wavelet='haar', wavelet_window=8, wavelet_last=False)]
 
 
 def small(**kw):
@@ -71,6 +72,27 @@ def test_learnable_at_init_equals_haar(pad, cap):
     haar = Wavelet(small(wavelet='haar', wavelet_pad=pad))(x)
     learn = Wavelet(small(wavelet='learnable', wavelet_pad=pad, wavelet_max_kernel=cap))(x)
     assert torch.allclose(haar, learn, atol=1e-5)
+
+
+@pytest.mark.parametrize('pad', ['zero', 'valid'])
+def test_ema_control_equals_reference(pad):
+    torch.manual_seed(0)
+    cfg = small(wavelet='ema', wavelet_pad=pad)
+    x = torch.randn(2, 40, 32)
+    y = Wavelet(cfg)(x).double()
+    for i, k in enumerate(wavelet_windows(cfg)):
+        a = 2 / (k + 1)
+        for t in range(40):
+            w = torch.tensor([a * (1 - a) ** j for j in range(t + 1)], dtype=torch.float64)
+            ref = (x[:, :t + 1, i].flip(1).double() * w).sum(1) / (w.sum() if pad == 'valid' else 1)
+            assert torch.allclose(y[:, t, i], ref, atol=1e-5)
+
+
+def test_single_window_ablation_uses_one_window():
+    cfg = small(wavelet='haar', wavelet_window=8)
+    assert wavelet_windows(cfg) == [8] * 16
+    x = torch.randn(1, 20, 32)
+    assert torch.allclose(Wavelet(cfg)(x).double(), reference_average(x, [8] * 16, 'zero'), atol=1e-5)
 
 
 def test_learnable_model_at_init_equals_haar_model():

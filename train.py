@@ -46,7 +46,7 @@ DEFAULTS = dict(
     overfit_single_batch=False,  # train on batch 0 forever: the quickest proof that the model learns
     # model (GPTConfig; vocab_size comes from the dataset)
     n_layer=10, n_head=8, n_embd=128, dropout=0.0, bias=True,
-    wavelet='none',             # 'none' | 'haar' | 'learnable'
+    wavelet='none',             # 'none' | 'haar' | 'learnable' | 'ema' (control)
     wavelet_frac=0.5, wavelet_levels=0, wavelet_pad='zero', wavelet_max_kernel=0,
     wavelet_last=True, wavelet_window=0,
     # AdamW with linear warmup and cosine decay
@@ -58,7 +58,7 @@ DEFAULTS = dict(
     compile=False,              # torch.compile the model (CUDA)
     seed=1337,
 )
-CHOICES = dict(init_from=('scratch', 'resume'), wavelet=('none', 'haar', 'learnable'),
+CHOICES = dict(init_from=('scratch', 'resume'), wavelet=('none', 'haar', 'learnable', 'ema'),
                wavelet_pad=('zero', 'valid'), dtype=('auto', 'float32', 'bfloat16', 'float16'))
 AUTO_PREPARE = {'pydocs'}  # datasets that need no download: built on first use
 
