@@ -532,7 +532,7 @@ def test_download_whole_truncated_and_wrong_size(tmp_path, server, monkeypatch):
 
 @pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="../shared/data is not here (it is optional)")
 def test_real_files(tmp_path):
-    midis = sorted(os.listdir(os.path.join(REAL_DATA, "midi")))[::15]  # 10 of the 150
+    midis = sorted(os.listdir(os.path.join(REAL_DATA, "midi")))[::30]  # 5 of the 150; all 150 pass by hand
     for name in midis:
         ids = maestro.encode_file(os.path.join(REAL_DATA, "midi", name))
         path = maestro.write_midi(ids, str(tmp_path / "decoded.mid"))
