@@ -92,6 +92,8 @@ def parse_config(argv, defaults=DEFAULTS):
                 value = ast.literal_eval(text)
             except (ValueError, SyntaxError):
                 value = text  # a bare string: --wavelet=haar
+            if type(defaults.get(key)) is str and type(value) is not str:
+                value = text  # a string key keeps its text: --seeds=1,2,3
             set_key(key, value, arg)
         else:
             if not os.path.exists(arg):

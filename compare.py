@@ -1,0 +1,207 @@
+"""
+Does the wavelet operation reach the baseline's loss in fewer steps? Train variants side by side
+(same settings, seeds, data order and evaluation windows; only the wavelet options differ), then
+write a markdown table and a plot.
+
+    python compare.py config/compare_quick.py                 # a few minutes on 2 CPU cores
+    python compare.py config/text8_baseline.py --variants=none,haar,learnable --seeds=1,2,3 \
+        --results=results/text8 --max_iters=10000
+    python compare.py --replot=True --results=results/quick   # table and plot again from the logs
+
+A variant is a wavelet mode plus optional overrides joined by '+', e.g. `haar+wavelet_frac=0.25`,
+`haar+wavelet_window=32` (single window), `haar+wavelet_pad=valid`, `haar+wavelet_last=False`,
+`haar+wavelet_levels=5`, `ema`. The first variant is the baseline. Runs whose log is already
+complete are not trained again, so an interrupted comparison picks up where it stopped.
+
+Steps-to-match: the first evaluated step at which a variant's validation loss (mean over seeds)
+is at or below the baseline's final validation loss (mean over seeds), divided by the baseline's
+number of steps. The paper claims about 0.4-0.6 for haar.
+"""
+import glob
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+from train import DEFAULTS as TRAIN_DEFAULTS, ConfigError, parse_config, train
+from prepare.common import DatasetError
+
+DEFAULTS = dict(TRAIN_DEFAULTS, variants='none,haar,learnable', seeds='1,2,3', results='results/compare', replot=False)
+
+
+def variant_overrides(variant):
+    """'haar+wavelet_frac=0.25' -> {'wavelet': 'haar', 'wavelet_frac': 0.25}, type-checked like train.py."""
+    mode, *rest = variant.split('+')
+    return {k: v for k, v in parse_config([f'--wavelet={mode}'] + [f'--{r}' for r in rest]).items()
+            if k == 'wavelet' or any(r.startswith(k + '=') for r in rest)}
+
+
+def run_dir(results, variant, seed):
+    return os.path.join(results, 'runs', variant, f'seed{seed}')
+
+
+def read_log(path):
+    """(header, eval records) of one run's log.jsonl."""
+    lines = [json.loads(l) for l in open(path)]
+    return lines[0], [l for l in lines if 'iter' in l]
+
+
+def complete(path, max_iters):
+    return os.path.exists(path) and any(r['iter'] >= max_iters for r in read_log(path)[1])
+
+
+def run_all(c):
+    variants, seeds = c['variants'].split(','), [int(s) for s in str(c['seeds']).split(',')]
+    for seed in seeds:  # seed-major: a partial comparison already holds every variant
+        for variant in variants:
+            out = run_dir(c['results'], variant, seed)
+            if complete(os.path.join(out, 'log.jsonl'), c['max_iters']):
+                print(f"{variant} seed {seed}: done already")
+                continue
+            print(f"=== {variant}, seed {seed} ===")
+            cfg = dict(c, **variant_overrides(variant), seed=seed, out_dir=out, init_from='scratch')
+            for k in ('variants', 'seeds', 'results', 'replot'):
+                cfg.pop(k)
+            train(cfg)
+
+
+def load_runs(results):
+    """{variant: {seed: records}} from results/runs/*/seed*/log.jsonl, plus the first header."""
+    runs, header = {}, None
+    for path in sorted(glob.glob(os.path.join(results, 'runs', '*', 'seed*', 'log.jsonl'))):
+        variant = os.path.basename(os.path.dirname(os.path.dirname(path)))
+        seed = int(os.path.basename(os.path.dirname(path))[4:])
+        h, records = read_log(path)
+        header = header or h
+        runs.setdefault(variant, {})[seed] = dict(records=records, params=h.get('params'), config=h['config'])
+    if not runs:
+        raise ConfigError(f"no run logs under {results}/runs; run the comparison first")
+    return runs, header
+
+
+def mean_curve(seed_runs):
+    """Eval steps common to all seeds, and the val loss at each: (steps, array seeds x steps)."""
+    per_seed = [{r['iter']: r['val_loss'] for r in s['records']} for s in seed_runs.values()]
+    steps = sorted(set.intersection(*(set(p) for p in per_seed)))
+    return steps, np.array([[p[t] for t in steps] for p in per_seed])
+
+
+def train_seconds(records):
+    """Cumulative time spent in training steps (evaluation excluded) at each eval."""
+    total, last, out = 0.0, 0, []
+    for r in records:
+        if r.get('step_ms'):
+            total += r['step_ms'] / 1000 * (r['iter'] - last)
+        last = r['iter']
+        out.append(total)
+    return out
+
+
+def summarize(runs, baseline):
+    """Per variant: final loss, steps-to-match, paired gap and step time, each over seeds."""
+    b_steps, b_loss = mean_curve(runs[baseline])
+    target, b_last = b_loss[:, -1].mean(), b_steps[-1]
+    b_ms = np.mean([np.mean([r['step_ms'] for r in s['records'] if r.get('step_ms')]) for s in runs[baseline].values()])
+    out = {}
+    for variant, seed_runs in runs.items():
+        steps, loss = mean_curve(seed_runs)
+        mean = loss.mean(0)
+        hit = [t for t, l in zip(steps, mean) if l <= target]
+        per_seed_hit = [next((t for t, l in zip(steps, row) if l <= target), None) for row in loss]
+        common = [s for s in seed_runs if s in runs[baseline]]
+        final = {s: seed_runs[s]['records'][-1]['val_loss'] for s in seed_runs}
+        gaps = [final[s] - runs[baseline][s]['records'][-1]['val_loss'] for s in common]
+        ms = np.mean([np.mean([r['step_ms'] for r in s['records'] if r.get('step_ms')]) for s in seed_runs.values()])
+        out[variant] = dict(
+            seeds=sorted(seed_runs), params=next(iter(seed_runs.values()))['params'],
+            steps=steps[-1], final=float(loss[:, -1].mean()), final_std=float(loss[:, -1].std(ddof=1)) if len(loss) > 1 else 0.0,
+            match_step=hit[0] if hit else None, match_ratio=hit[0] / b_last if hit else None,
+            match_ratio_seeds=[t / b_last if t is not None else None for t in per_seed_hit],
+            gap=float(np.mean(gaps)) if gaps else None,
+            gap_std=float(np.std(gaps, ddof=1)) if len(gaps) > 1 else None,
+            gap_t=float(np.mean(gaps) / (np.std(gaps, ddof=1) / math.sqrt(len(gaps))))
+            if len(gaps) > 1 and np.std(gaps) > 0 else None,
+            step_ms=float(ms), time_ratio=float(ms / b_ms))
+    return out, float(target)
+
+
+def fmt(x, spec='.4f', none='-'):
+    return none if x is None else format(x, spec)
+
+
+def table(summary, baseline, target):
+    lines = [f"Baseline `{baseline}` final val loss (mean over seeds): {target:.4f} nats = {target / math.log(2):.4f} bits/token.",
+             "",
+             "| variant | params | seeds | steps | final val loss (mean ± sd) | bits/token | steps-to-match (ratio; per seed) "
+             "| gap vs baseline at equal steps (paired mean ± sd, t) | ms/step | time ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for v, s in summary.items():
+        per_seed = ', '.join(fmt(r, '.2f', 'not reached') for r in s['match_ratio_seeds'])
+        match = 'not reached' if s['match_step'] is None else f"{s['match_step']} ({s['match_ratio']:.2f}; {per_seed})"
+        gap = '-' if v == baseline else f"{fmt(s['gap'], '+.4f')} ± {fmt(s['gap_std'])}, t={fmt(s['gap_t'], '.1f')}"
+        lines.append(f"| {v} | {s['params']:,} | {len(s['seeds'])} | {s['steps']} | {s['final']:.4f} ± {s['final_std']:.4f} | "
+                     f"{s['final'] / math.log(2):.4f} | {match} | {gap} | {s['step_ms']:.1f} | {s['time_ratio']:.3f} |")
+    return '\n'.join(lines) + '\n'
+
+
+def plot(runs, path, title):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, (variant, seed_runs) in enumerate(runs.items()):
+        color = f'C{i}'
+        steps, loss = mean_curve(seed_runs)
+        secs = np.array([[dict(zip((r['iter'] for r in s['records']), train_seconds(s['records'])))[t] for t in steps]
+                         for s in seed_runs.values()])
+        for ax, x in ((axes[0], np.array(steps)), (axes[1], secs.mean(0))):
+            ax.plot(x, loss.mean(0), color=color, label=f"{variant} ({len(seed_runs)} seeds)")
+            ax.fill_between(x, loss.min(0), loss.max(0), color=color, alpha=0.2)
+    hi = max(mean_curve(s)[1][:, min(1, len(mean_curve(s)[0]) - 1)].max() for s in runs.values())
+    lo = min(mean_curve(s)[1].min() for s in runs.values())
+    for ax, xl in zip(axes, ('step', 'training seconds (evaluation excluded)')):
+        ax.set_xlabel(xl)
+        ax.set_ylabel('validation loss (nats/token)')
+        ax.set_ylim(lo - 0.02 * (hi - lo), hi)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title + '  (line: mean over seeds; band: min to max)')
+    fig.tight_layout()
+    fig.savefig(path + '.tmp.png', dpi=110)
+    os.replace(path + '.tmp.png', path)
+
+
+def report(results, variants=None):
+    runs, header = load_runs(results)
+    order = variants.split(',') if variants else list(runs)
+    runs = {v: runs[v] for v in order if v in runs}
+    baseline = next(iter(runs))
+    summary, target = summarize(runs, baseline)
+    c = header['config']
+    title = (f"{c['dataset']}: {c['n_layer']} layers x {c['n_embd']}, context {c['block_size']}, "
+             f"batch {c['batch_size']}, {c['max_iters']} steps")
+    md = f"# {title}\n\nHardware: {header.get('hardware')} ({header.get('device')}, {header.get('threads')} threads), " \
+         f"torch {header.get('torch')}.\n\n" + table(summary, baseline, target)
+    with open(os.path.join(results, 'summary.md'), 'w') as f:
+        f.write(md)
+    with open(os.path.join(results, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
+    plot(runs, os.path.join(results, 'curves.png'), title)
+    print(md)
+    print(f"wrote {results}/summary.md, summary.json, curves.png")
+
+
+def main(argv):
+    c = parse_config(argv, DEFAULTS)
+    if not c['replot']:
+        run_all(c)
+    report(c['results'], None if c['replot'] else c['variants'])
+
+
+if __name__ == '__main__':
+    try:
+        main(sys.argv[1:])
+    except (ConfigError, DatasetError) as e:
+        sys.exit(f"error: {e}")

@@ -1,0 +1,72 @@
+"""Tests of compare.py: the steps-to-match and summary arithmetic on synthetic logs, and a tiny real run."""
+import json
+import math
+import os
+
+import pytest
+
+from compare import load_runs, main, summarize, train_seconds, variant_overrides
+from train import ConfigError
+
+
+def write_log(results, variant, seed, curve, step_ms=10.0, params=1000):
+    d = os.path.join(results, 'runs', variant, f'seed{seed}')
+    os.makedirs(d)
+    with open(os.path.join(d, 'log.jsonl'), 'w') as f:
+        f.write(json.dumps({'config': {'dataset': 'x'}, 'params': params}) + '\n')
+        for it, loss in curve:
+            f.write(json.dumps({'iter': it, 'val_loss': loss, 'train_loss': loss, 'step_ms': step_ms if it else None}) + '\n')
+
+
+def test_steps_to_match_and_paired_gaps(tmp_path):
+    r = str(tmp_path)
+    steps = [0, 100, 200, 300, 400]
+    write_log(r, 'none', 1, zip(steps, [3.0, 2.5, 2.2, 2.05, 2.0]), step_ms=10)
+    write_log(r, 'none', 2, zip(steps, [3.0, 2.5, 2.2, 2.05, 2.2]), step_ms=10)  # baseline target: 2.1
+    write_log(r, 'haar', 1, zip(steps, [3.0, 2.3, 2.1, 1.9, 1.8]), step_ms=11)   # mean at 200 = 2.1 <= 2.1
+    write_log(r, 'haar', 2, zip(steps, [3.0, 2.3, 2.1, 2.0, 1.9]), step_ms=11)
+    write_log(r, 'slow', 1, zip(steps, [3.0, 2.9, 2.8, 2.7, 2.6]), step_ms=20)
+    write_log(r, 'slow', 2, zip(steps, [3.0, 2.9, 2.8, 2.7, 2.6]), step_ms=20)
+    runs, _ = load_runs(r)
+    s, target = summarize({v: runs[v] for v in ('none', 'haar', 'slow')}, 'none')
+    assert target == pytest.approx(2.1)
+    assert s['haar']['match_step'] == 200 and s['haar']['match_ratio'] == pytest.approx(0.5)
+    assert s['haar']['match_ratio_seeds'] == [0.5, 0.5]
+    assert s['slow']['match_step'] is None and s['slow']['match_ratio_seeds'] == [None, None]
+    assert s['none']['match_step'] == 300  # its mean curve dips below its mean final loss before the end
+    # paired final gaps: haar - none = (1.8-2.0, 1.9-2.2) = (-0.2, -0.3)
+    assert s['haar']['gap'] == pytest.approx(-0.25)
+    assert s['haar']['gap_std'] == pytest.approx(math.sqrt(0.005))
+    assert s['haar']['gap_t'] == pytest.approx(-0.25 / (math.sqrt(0.005) / math.sqrt(2)))
+    assert s['haar']['final'] == pytest.approx(1.85) and s['none']['final_std'] == pytest.approx(math.sqrt(0.02))
+    assert s['haar']['time_ratio'] == pytest.approx(1.1) and s['slow']['time_ratio'] == pytest.approx(2.0)
+
+
+def test_train_seconds_excludes_eval():
+    recs = [{'iter': 0, 'step_ms': None}, {'iter': 10, 'step_ms': 100.0}, {'iter': 30, 'step_ms': 50.0}]
+    assert train_seconds(recs) == pytest.approx([0.0, 1.0, 2.0])
+
+
+def test_variant_syntax():
+    assert variant_overrides('haar') == {'wavelet': 'haar'}
+    assert variant_overrides('haar+wavelet_frac=0.25+wavelet_last=False') == \
+        {'wavelet': 'haar', 'wavelet_frac': 0.25, 'wavelet_last': False}
+    with pytest.raises(ConfigError):
+        variant_overrides('haar+wavelet_fraction=0.25')
+
+
+def test_compare_end_to_end(tmp_path, monkeypatch):
+    from test_model import make_text_dataset
+    make_text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    args = ['--dataset=tiny', '--variants=none,haar', '--seeds=1,2', '--results=res', '--n_layer=1', '--n_head=2',
+            '--n_embd=16', '--block_size=16', '--batch_size=4', '--max_iters=4', '--eval_interval=2',
+            '--eval_iters=1', '--device=cpu']
+    main(args)
+    assert os.path.getsize('res/curves.png') > 1000
+    md = open('res/summary.md').read()
+    assert '| none |' in md and '| haar |' in md
+    mtime = os.path.getmtime('res/runs/haar/seed2/log.jsonl')
+    main(args)  # complete runs are not trained again
+    assert os.path.getmtime('res/runs/haar/seed2/log.jsonl') == mtime
+    main(['--replot=True', '--results=res'])
