@@ -61,7 +61,8 @@ def run_all(c):
                 print(f"{variant} seed {seed}: done already")
                 continue
             print(f"=== {variant}, seed {seed} ===")
-            cfg = dict(c, **variant_overrides(variant), seed=seed, out_dir=out, init_from='scratch')
+            resume = os.path.exists(os.path.join(out, 'ckpt.pt'))  # an interrupted run goes on
+            cfg = dict(c, **variant_overrides(variant), seed=seed, out_dir=out, init_from='resume' if resume else 'scratch')
             for k in ('variants', 'seeds', 'results', 'replot'):
                 cfg.pop(k)
             train(cfg)
@@ -205,3 +206,5 @@ if __name__ == '__main__':
         main(sys.argv[1:])
     except (ConfigError, DatasetError) as e:
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt as e:
+        sys.exit(f"\n{e or 'interrupted'}; run the same command again to go on")

@@ -294,6 +294,8 @@ def train(config):
         os.makedirs(c['out_dir'], exist_ok=True)
 
         def on_signal(signum, frame):
+            if stop['signal']:  # a second Ctrl-C: stop now, without saving
+                raise KeyboardInterrupt(f"{signal.Signals(signum).name} twice: stopped without saving")
             stop['signal'] = signal.Signals(signum).name  # finish the step, save, then exit
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
@@ -343,9 +345,8 @@ def train(config):
         if stop['signal']:
             if master:
                 checkpoint()
-                bar.write(f"{stop['signal']}: saved {ckpt_path} at iter {iter_num}; "
-                          f"continue with --init_from=resume")
-            break
+            raise KeyboardInterrupt(f"{stop['signal']}: saved {ckpt_path} at iter {iter_num}; "
+                                    f"continue with --init_from=resume")
 
         # one optimisation step over the global batch; this rank takes its slice
         t0 = time.time()
@@ -401,6 +402,9 @@ def main(argv):
         train(parse_config(argv))
     except (ConfigError, DatasetError) as e:
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt as e:
+        print(f"\n{e or 'interrupted'}", file=sys.stderr)
+        sys.exit(130)
     except FloatingPointError as e:
         sys.exit(f"error: {e}: the run diverged; lower learning_rate or use dtype=bfloat16 "
                  f"(the last good checkpoint, if any, is intact)")
