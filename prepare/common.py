@@ -61,10 +61,23 @@ def write_dataset(out_dir, splits, meta):
     return meta
 
 
+def rebuild_hint(data_dir):
+    """How to (re)build a dataset: the command in its meta.json, else the script of the same name."""
+    try:
+        with open(os.path.join(data_dir, "meta.json")) as f:
+            return f"rebuild it with: {json.load(f)['prepare']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    name = os.path.basename(os.path.normpath(data_dir))
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    if os.path.exists(script):
+        return f"build it with: python prepare/{name}.py"
+    return f"build it with a prepare/ script and --out {data_dir} (see README, 'Datasets')"
+
+
 def read_meta(data_dir):
     """meta.json of a dataset, checked against its .bin files. Raises DatasetError."""
-    name = os.path.basename(os.path.normpath(data_dir))
-    fix = f"run: python prepare/{name}.py  (see README, 'Datasets')"
+    fix = rebuild_hint(data_dir)
     path = os.path.join(data_dir, "meta.json")
     if not os.path.exists(path):
         raise DatasetError(f"no dataset at {data_dir} (meta.json missing); {fix}")
@@ -100,8 +113,7 @@ def check_token_range(data_dir, meta, chunk=1 << 24):
             top = int(data[i:i + chunk].max(initial=0))
             if top >= meta["vocab_size"]:
                 raise DatasetError(f"{data_dir}/{split}.bin has token id {top} >= vocab_size "
-                                   f"{meta['vocab_size']}; rebuild it with python prepare/"
-                                   f"{os.path.basename(os.path.normpath(data_dir))}.py")
+                                   f"{meta['vocab_size']}; {rebuild_hint(data_dir)}")
 
 
 def split_by_fraction(ids, val_frac, test_frac=0.0):
