@@ -88,6 +88,7 @@ class Wavelet(nn.Module):
             raise ValueError(f"wavelet_frac={config.wavelet_frac} and wavelet_window={config.wavelet_window} "
                              "leave no coordinate to average; use 0 < wavelet_frac <= 1")
         self.n_mod = len(windows)
+        self.windows = windows
         self.groups = []  # (start, end, k): runs of coordinates with the same window
         for i, k in enumerate(windows):
             if self.groups and self.groups[-1][2] == k:
@@ -121,17 +122,57 @@ class Wavelet(nn.Module):
             scale = 1.0 / ema.cumsum(0) if config.wavelet_pad == 'valid' else torch.ones_like(ema)
             self.register_buffer('scale', scale, persistent=False)
 
-    def forward(self, x):
+    def forward(self, x, cache=None, pos=0):
+        """x: (B, T, C). With a cache (incremental decoding, see GPT.generate), x holds positions
+        pos .. pos+T-1: the whole context from position 0, or one new token after it."""
         # float32 even under autocast: prefix sums of bf16 values lose their low bits
         with torch.autocast(device_type=x.device.type, enabled=False):
             xm = x[..., :self.n_mod].float()
-            if self.mode == 'haar':
-                y = causal_moving_average(xm, self.groups, self.count)
+            if pos > 0:
+                y = self.step(xm[:, 0], cache, pos)[:, None]
             else:
-                T = xm.size(1)
-                y = causal_convolution(xm, self.kernel(T) if self.mode == 'learnable' else self.ema_kernel[:T])
-                y = y * self.scale[:T]
+                if self.mode == 'haar':
+                    y = causal_moving_average(xm, self.groups, self.count)
+                else:
+                    T = xm.size(1)
+                    y = causal_convolution(xm, self.kernel(T) if self.mode == 'learnable' else self.ema_kernel[:T])
+                    y = y * self.scale[:T]
+                if cache is not None:
+                    self.prefill(xm, cache)
         return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
+
+    def prefill(self, xm, cache):
+        """Keep what step() needs from the context xm (B, T, n_mod), in buffers allocated once.
+        haar: the prefix sums S (row t+1 holds S[t], row 0 is zero). learnable, ema: the inputs, and
+        the kernel reversed, so that step() is one dot product per coordinate."""
+        B, T, n = xm.shape
+        size = self.count.size(0)  # block_size
+        if self.mode == 'haar':
+            if 'prefix' not in cache:
+                cache['prefix'] = xm.new_zeros(B, size + 1, n)
+                # where S[t - k_i] is in the flattened buffer, for every t and i (row 0 when t < k_i)
+                rows = (torch.arange(size)[:, None] + 1 - torch.tensor(self.windows)).clamp(min=0)
+                cache['back'] = (rows * n + torch.arange(n)).to(xm.device)
+            cache['prefix'][:, 1:T + 1] = xm.cumsum(1)
+        else:
+            if 'history' not in cache:
+                cache['history'] = xm.new_zeros(B, size, n)
+                kernel = self.kernel(size) if self.mode == 'learnable' else self.ema_kernel
+                cache['kernel'] = kernel.flip(0).contiguous()  # row size-1-lag
+            cache['history'][:, :T] = xm
+
+    def step(self, x, cache, pos):
+        """The averages at position pos, given its input x (B, n_mod) and the cache of the positions
+        before: O(1) per coordinate for haar (two prefix sums), O(pos) for a kernel."""
+        if self.mode == 'haar':
+            S = cache['prefix']
+            S[:, pos + 1] = S[:, pos] + x
+            sums = S[:, pos + 1] - S.view(S.size(0), -1).index_select(1, cache['back'][pos])
+            return sums / self.count[pos]
+        history, kernel = cache['history'], cache['kernel']
+        history[:, pos] = x
+        size = kernel.size(0)
+        return (history[:, :pos + 1] * kernel[size - 1 - pos:]).sum(1) * self.scale[pos]
 
     def kernel(self, T):
         """The learnable kernels as one (T, n_mod) tensor: row lag holds each coordinate's weight
@@ -154,13 +195,22 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head = config.n_head
         self.dropout = config.dropout
+        self.block_size = config.block_size
 
-    def forward(self, x):
+    def forward(self, x, cache=None, pos=0):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:  # keep the keys and values of every position: later tokens attend to them
+            if 'k' not in cache:
+                cache['k'] = k.new_empty(B, self.n_head, self.block_size, C // self.n_head)
+                cache['v'] = torch.empty_like(cache['k'])
+            cache['k'][:, :, pos:pos + T] = k
+            cache['v'][:, :, pos:pos + T] = v
+            k, v = cache['k'][:, :, :pos + T], cache['v'][:, :, :pos + T]
+        # from position 0, causal; one new token (pos > 0) attends to every key
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=True)
+                                           is_causal=pos == 0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -187,11 +237,11 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.wavelet = Wavelet(config) if wavelet else None
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, cache=None, pos=0):
+        x = x + self.attn(self.ln_1(x), cache, pos)
         x = x + self.mlp(self.ln_2(x))
         if self.wavelet is not None:  # the paper: the block's output is overwritten, later blocks see it
-            x = self.wavelet(x)
+            x = self.wavelet(x, cache, pos)
         return x
 
 
@@ -236,13 +286,20 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, cache=None):
+        """Logits (B, T, V) and the loss, or with no targets the last position's logits (B, 1, V).
+        With a cache (see generate), idx continues what the cache holds: the whole context when it
+        holds nothing yet, else one new token."""
         B, T = idx.size()
-        assert T <= self.config.block_size, f"sequence of {T} > block_size {self.config.block_size}"
-        pos = torch.arange(T, dtype=torch.long, device=idx.device)
+        start = cache.pos if cache is not None else 0
+        assert start + T <= self.config.block_size, f"sequence of {start + T} > block_size {self.config.block_size}"
+        assert start == 0 or T == 1, "after the context, the cache takes one token at a time"
+        pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for block in self.transformer.h:
-            x = block(x)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache.layers[i] if cache is not None else None, start)
+        if cache is not None:
+            cache.pos += T
         x = self.transformer.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, [-1], :]), None  # only the last position is needed to sample
@@ -261,14 +318,50 @@ class GPT(nn.Module):
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == 'cuda')
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
-        """Sample max_new_tokens after idx (B, T), re-running the cropped context for each token."""
-        for _ in range(max_new_tokens):
-            idx_cond = idx[:, -self.config.block_size:]
-            logits, _ = self(idx_cond)
-            idx_next = sample_next(logits[:, -1, :], temperature, top_k, generator)
-            idx = torch.cat((idx, idx_next), dim=1)
-        return idx
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True, slide=0):
+        """
+        Sample max_new_tokens after idx (B, T): B sequences side by side, one prompt length.
+
+        use_cache=True: the context goes through the model once, then each new token takes one step
+        that reuses every layer's keys and values and the wavelet's running state (a Cache).
+        use_cache=False: the whole context is run again for every token; slow, and the same logits.
+
+        The context: positions are learned, 0 .. block_size-1, so a context cannot slide by one token
+        and keep its cache. When a new token would make it longer than block_size, the oldest `slide`
+        tokens of that block_size+1 are dropped (default block_size // 2) and the rest is encoded again
+        from position 0; a prompt longer than block_size is cut the same way. Both paths follow this
+        rule, so they agree token for token. slide=1 is nanoGPT's rule (always the last block_size
+        tokens): with the cache, that means encoding the whole context again for every token.
+        """
+        block_size = self.config.block_size
+        slide = slide or block_size // 2
+        assert 1 <= slide <= block_size, f"slide={slide} should be in 1..block_size"
+        B, T = idx.size()
+        out = idx.new_empty(B, T + max_new_tokens)  # allocated once: no copy of the sequence per token
+        out[:, :T] = idx
+        cache = Cache(self.config.n_layer) if use_cache else None
+        start = 0
+        for end in range(T, T + max_new_tokens):  # the context is out[:, start:end]
+            if end - start > block_size:
+                start = end - (block_size + 1 - slide)
+            if cache is None:
+                logits, _ = self(out[:, start:end])
+            else:
+                if cache.pos != end - start - 1:  # not just one token more: encode the context again
+                    cache.pos = 0
+                logits, _ = self(out[:, start + cache.pos:end], cache=cache)
+            out[:, end:end + 1] = sample_next(logits[:, -1, :], temperature, top_k, generator)
+        return out
+
+
+class Cache:
+    """What incremental decoding keeps between steps: `pos` tokens of the context are encoded, and per
+    layer a dict holds the attention's keys and values and the wavelet's state. The buffers are
+    allocated block_size long at the first use, and reused when pos goes back to 0."""
+
+    def __init__(self, n_layer):
+        self.pos = 0
+        self.layers = [{} for _ in range(n_layer)]
 
 
 def sample_next(logits, temperature=1.0, top_k=None, generator=None):
