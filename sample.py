@@ -5,6 +5,7 @@ Sample from a trained checkpoint, and turn the tokens back into text, sound or m
     python sample.py --out_dir=out/youtubemix_wavelet --seconds=1.0 --output=piano.wav
     python sample.py --out_dir=out/maestro_wavelet --max_new_tokens=2000 --output=piece.mid
     python sample.py --out_dir=out/quickstart --start=FILE:prompt.txt   # a prompt from a file (.txt/.wav/.mid)
+    python sample.py --out_dir=out/quickstart --cache=False   # re-run the context for each token: slow, same tokens
 
 Settings are --key=value, as in train.py. Text is printed (or written with --output=x.txt),
 audio becomes a 16 kHz mono 16-bit .wav, music a .mid file.
@@ -27,6 +28,8 @@ DEFAULTS = dict(
     temperature=1.0,          # 0 means greedy
     top_k=0,                  # 0 means no top-k cut
     seed=1337,
+    cache=True,               # incremental decoding (KV cache, streaming wavelet); False re-runs the context per token
+    slide=0,                  # when the context is full, drop this many oldest tokens and re-encode (0: block_size // 2)
     device='auto',
     dtype='auto',
     output='',                # file to write; default: printed text, or out_dir/sample.{wav,mid}
@@ -99,6 +102,8 @@ def main(argv):
     model = GPT(GPTConfig(**ckpt['model_args']))
     model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in ckpt['model'].items()})
     model.eval().to(device)
+    if not 0 <= c['slide'] <= model.config.block_size:
+        raise ConfigError(f"slide={c['slide']} should be in 0..block_size ({model.config.block_size})")
 
     if c['seconds']:
         if 'sample_rate' not in meta:
@@ -110,7 +115,7 @@ def main(argv):
     autocast = torch.autocast(device.type, dtype=getattr(torch, dtype)) if dtype != 'float32' else torch.autocast(device.type, enabled=False)
     with torch.no_grad(), autocast:
         out = model.generate(idx, c['max_new_tokens'], temperature=c['temperature'],
-                             top_k=c['top_k'] or None, generator=g)
+                             top_k=c['top_k'] or None, generator=g, use_cache=c['cache'], slide=c['slide'])
     path = c['output']
     if not path and meta['tokenizer'] in ('mulaw', 'midi_events'):
         path = os.path.join(c['out_dir'], 'sample.wav' if meta['tokenizer'] == 'mulaw' else 'sample.mid')
