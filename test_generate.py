@@ -1,0 +1,144 @@
+"""
+Tests of generation: incremental decoding (the cache) gives the logits of a full forward over the
+same context at every step, across the block_size boundary too; cached and recomputed greedy
+generation agree token for token; each row of a batch gets what it would get alone.
+Run: python -m pytest -q test_generate.py   (CPU, well under a minute)
+"""
+import os
+
+import pytest
+import torch
+
+import model as model_module
+from model import GPT, GPTConfig
+from test_model import REPO, run_script
+
+BLOCK = 32
+VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='haar', wavelet_pad='valid'),
+            dict(wavelet='learnable'), dict(wavelet='learnable', wavelet_max_kernel=4, wavelet_pad='valid'),
+            dict(wavelet='ema'), dict(wavelet='ema', wavelet_pad='valid', wavelet_last=False)]
+ids = lambda v: '-'.join(map(str, v.values()))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread, and do not stall when other jobs share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def trained_looking(**kw):
+    """A small model whose weights are not the init: kernels that are no longer boxes, and weights
+    large enough that the logits differ clearly between tokens."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=BLOCK, vocab_size=27, n_layer=2, n_head=2, n_embd=32, **kw)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model
+
+
+def contexts(n_prompt, n_new, slide=BLOCK // 2):
+    """The rule generate() documents, written out: (start, end) of the context for each new token."""
+    start = 0
+    for n in range(n_prompt, n_prompt + n_new):
+        if n - start > BLOCK:  # one token too many: drop the oldest `slide` of the BLOCK + 1
+            start = n - (BLOCK + 1 - slide)
+        yield start, n
+
+
+def generate_recording(model, idx, n_new, monkeypatch, replay=None, **kw):
+    """generate(), and the logits each new token was sampled from. With replay (B, n_new), the tokens
+    are taken from it instead of sampled."""
+    seen = []
+    sample = model_module.sample_next
+
+    def recording(logits, *args):
+        seen.append(logits.clone())
+        return sample(logits, *args) if replay is None else replay[:, len(seen) - 1:len(seen)]
+
+    with monkeypatch.context() as m:
+        m.setattr(model_module, 'sample_next', recording)
+        out = model.generate(idx, n_new, **kw)
+    return out, torch.stack(seen, 1)
+
+
+def test_context_rule():
+    lengths = [n - s for s, n in contexts(5, 80)]
+    assert lengths[:28] == list(range(5, BLOCK + 1))  # grows to block_size
+    assert lengths[28:44] == list(range(17, BLOCK + 1)) == lengths[44:60]  # then drops 16 and regrows
+    assert [n - s for s, n in contexts(40, 1)] == [17]  # a long prompt is cut the same way
+    assert [n - s for s, n in contexts(40, 3, slide=1)] == [BLOCK] * 3  # nanoGPT: the last block_size
+
+
+@pytest.mark.parametrize('variant', VARIANTS, ids=ids)
+def test_cached_logits_equal_full_forward(variant, monkeypatch):
+    model = trained_looking(**variant)
+    idx = torch.randint(0, 27, (2, 5), generator=torch.Generator().manual_seed(1))
+    n_new = 2 * BLOCK + 10  # crosses the block_size boundary three times
+    g = torch.Generator().manual_seed(2)
+    out, logits = generate_recording(model, idx, n_new, monkeypatch, generator=g)  # sampled: varied tokens
+    assert out.shape == (2, 5 + n_new) and torch.equal(out[:, :5], idx)
+    with torch.no_grad():
+        for step, (start, end) in enumerate(contexts(5, n_new)):
+            full, _ = model(out[:, start:end])
+            assert torch.allclose(logits[:, step], full[:, -1], atol=1e-4), f"step {step}, context {start}:{end}"
+
+
+@pytest.mark.parametrize('variant', VARIANTS, ids=ids)
+def test_greedy_cached_equals_recompute(variant):
+    model = trained_looking(**variant)
+    idx = torch.randint(0, 27, (3, 7), generator=torch.Generator().manual_seed(1))
+    for prompt, slide in ((idx, 0), (idx, 5), (torch.cat([idx] * 6, 1), 0)):  # the last one is > block_size
+        cached = model.generate(prompt, 2 * BLOCK + 10, temperature=0, slide=slide)
+        recomputed = model.generate(prompt, 2 * BLOCK + 10, temperature=0, slide=slide, use_cache=False)
+        assert torch.equal(cached, recomputed)
+        assert len(set(cached[:, prompt.size(1):].flatten().tolist())) > 3  # not one token repeated
+
+
+def test_slide_one_is_nanogpt():
+    model = trained_looking(wavelet='haar')
+    idx = torch.randint(0, 27, (2, 40), generator=torch.Generator().manual_seed(1))
+    out = idx
+    with torch.no_grad():
+        for _ in range(10):  # nanoGPT's loop: always the last block_size tokens
+            logits, _ = model(out[:, -BLOCK:])
+            out = torch.cat([out, logits[:, -1].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(model.generate(idx, 10, temperature=0, slide=1, use_cache=False), out)
+    assert torch.equal(model.generate(idx, 10, temperature=0, slide=1), out)
+
+
+@pytest.mark.parametrize('variant', [dict(wavelet='haar'), dict(wavelet='learnable')], ids=ids)
+def test_batch_rows_equal_single_runs(variant, monkeypatch):
+    model = trained_looking(**variant)
+    idx = torch.randint(0, 27, (4, 6), generator=torch.Generator().manual_seed(1))
+    n_new = BLOCK + 20
+    g = torch.Generator().manual_seed(3)
+    out, logits = generate_recording(model, idx, n_new, monkeypatch, temperature=1.0, top_k=10, generator=g)
+    for b in range(4):  # alone, with the tokens this row sampled in the batch
+        alone, alone_logits = generate_recording(model, idx[b:b + 1], n_new, monkeypatch, replay=out[b:b + 1, 6:])
+        assert torch.equal(alone, out[b:b + 1])
+        assert torch.allclose(alone_logits[0], logits[b], atol=1e-4)
+    greedy = model.generate(idx, n_new, temperature=0)
+    assert all(torch.equal(greedy[b:b + 1], model.generate(idx[b:b + 1], n_new, temperature=0)) for b in range(4))
+
+
+def test_sample_writes_audio_with_and_without_cache(tmp_path):
+    """sample.py on an audio checkpoint: a .wav of the asked length, the same greedy samples both ways."""
+    config = dict(block_size=BLOCK, vocab_size=256, n_layer=2, n_head=2, n_embd=32, wavelet='learnable')
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**config))
+    meta = dict(tokenizer='mulaw', modality='audio', vocab_size=256, sample_rate=16000)
+    os.makedirs(tmp_path / 'out')
+    torch.save(dict(model_args=config, model=model.state_dict(), meta=meta), tmp_path / 'out' / 'ckpt.pt')
+    wavs = []
+    for cache in (True, False):
+        wav = tmp_path / f'cache_{cache}.wav'
+        r = run_script([os.path.join(REPO, 'sample.py'), '--out_dir=out', '--seconds=0.01', '--temperature=0',
+                        f'--cache={cache}', f'--output={wav}', '--device=cpu'], tmp_path)
+        assert r.returncode == 0, r.stderr
+        wavs.append(wav.read_bytes())
+    assert wavs[0] == wavs[1]
+    assert len(wavs[0]) == 44 + 2 * (1 + 160)  # header, then the 1-token prompt and 0.01 s at 16 kHz
