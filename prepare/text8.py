@@ -7,7 +7,7 @@ text8: characters of English Wikipedia, 27 symbols (space, a-z). The paper's tex
 
 Any input is normalised the way text8 was made (Mahoney's wikifil.pl): lowercase, digits spelled
 out ("1984" -> " one nine eight four "), every other non-letter to a space, runs of spaces to one.
-Split: the standard first 90M / next 5M / last 5M characters for text8, else 90% / 5% / 5%.
+Split: 90% / 5% / 5% in order, which for text8 is the standard first 90M / next 5M / last 5M.
 """
 import argparse
 import glob
@@ -22,7 +22,6 @@ if __package__ in (None, ""):  # run as a script: make `prepare` importable
 from prepare.common import DatasetError, download, main_guard, split_by_fraction, write_dataset
 
 URL = "http://mattmahoney.net/dc/text8.zip"
-TEXT8_CHARS = 100_000_000
 ALPHABET = " abcdefghijklmnopqrstuvwxyz"
 DIGITS = str.maketrans({d: f" {w} " for d, w in zip("0123456789", "zero one two three four five six seven eight nine".split())})
 
@@ -84,11 +83,7 @@ def main():
     text = normalize(read_input(path))
     if not text.strip():
         raise DatasetError(f"{path} holds no letters after normalisation; pass English text")
-    ids = encode(text)
-    if len(ids) == TEXT8_CHARS:  # the real text8: its standard split
-        splits = {"train": ids[:90_000_000], "val": ids[90_000_000:95_000_000], "test": ids[95_000_000:]}
-    else:
-        splits = split_by_fraction(ids, 0.05, 0.05)
+    splits = split_by_fraction(encode(text), 0.05, 0.05)  # for text8: the standard 90M / 5M / 5M
     cmd = "python prepare/text8.py" + (f" --input {args.input}" if args.input else "")
     meta = write_dataset(args.out, splits, char_meta(args.input or URL, cmd))
     print(f"{args.out}: " + ", ".join(f"{k} {v:,} chars" for k, v in meta["tokens"].items()))
