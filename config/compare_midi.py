@@ -1,6 +1,6 @@
 # The published CPU comparison on symbolic music (the 150 MIDI files in ../shared/data/midi, built with prepare/maestro.py --input ../shared/data/midi --out data/midi150).
 # A stated smaller model than the paper's (4 layers, not 10; context 128, not 512) so that
-# 3 variants x 3 seeds finish in about 30 minutes on 2 CPU cores.
+# 3 variants x 3 seeds take about 30 minutes per dataset on 2 CPU cores.
 results = 'results/midi'
 variants = 'none,haar,learnable'
 seeds = '1,2,3'
@@ -10,7 +10,7 @@ n_head = 8
 n_embd = 128
 block_size = 128
 batch_size = 16
-max_iters = 600
+max_iters = 400
 eval_interval = 50
 eval_iters = 10
 warmup_iters = 50
