@@ -1,27 +1,32 @@
 """
 Time one training iteration (forward, backward, AdamW step) of each wavelet variant, interleaved
-so that every variant sees the same machine load, and print a table.
+so that every variant sees the same machine load, and print a table. With --mode=generate, time
+generation instead: cached against recomputed, and one second of 16 kHz audio.
 
     python bench.py                              # the paper's model, batch 8, on this machine
     python bench.py --device=cuda --batch_size=64 --compile=True
     python bench.py --variants=none,haar --n_layer=4 --block_size=256
+    python bench.py --mode=generate --vocab_size=256 --threads=1
 
-Random tokens: the speed of a step does not depend on the data.
+Random tokens and weights: the speed of a step does not depend on them.
 """
+import os
 import sys
 import time
 from contextlib import nullcontext
 
 import torch
 
-from model import GPT
+from model import GPT, Cache, sample_next
 from train import DEFAULTS as TRAIN_DEFAULTS, ConfigError, model_config, parse_config, pick_device, pick_dtype
 
 DEFAULTS = {k: TRAIN_DEFAULTS[k] for k in ('n_layer', 'n_head', 'n_embd', 'block_size', 'dropout', 'bias',
                                            'wavelet_frac', 'wavelet_levels', 'wavelet_pad', 'wavelet_max_kernel',
                                            'device', 'dtype', 'compile', 'seed')}
 DEFAULTS.update(variants='none,haar,learnable', batch_size=8, vocab_size=27, steps=5, rounds=5, warmup=2,
-                threads=0)  # threads 0: torch's default
+                threads=0,  # threads 0: torch's default
+                mode='train',  # 'train': one training iteration | 'generate': tokens per second when sampling
+                num_samples=1, gen_tokens=16_000)  # generate: sequences side by side, and the length of the whole run
 
 
 def sync(device):
@@ -84,8 +89,87 @@ def bench(c):
     return results
 
 
+def bench_generate(c):
+    """
+    Tokens per second with the context full (block_size tokens, the slowest case for both paths):
+    the cached step (one token through the Cache) against re-running the whole context, each followed
+    by sampling, interleaved across variants. Then the wall time of model.generate() for gen_tokens
+    from a one-token prompt with the cache: the context re-encodings at the block_size boundary included.
+    """
+    if c['threads']:
+        torch.set_num_threads(c['threads'])
+    load = os.getloadavg()[0]  # before we add to it: the CPU may be shared with other jobs
+    device = pick_device(c['device'], None)
+    dtype = pick_dtype(c['dtype'], device)
+    autocast = nullcontext() if dtype == 'float32' else torch.autocast(device.type, dtype=getattr(torch, dtype))
+    T, B = c['block_size'], c['num_samples']
+    runs = {}
+    for name in c['variants'].split(','):
+        torch.manual_seed(c['seed'])
+        try:
+            model = GPT(model_config(dict(c, wavelet=name), c['vocab_size'])).to(device).eval()
+        except ValueError as e:
+            raise ConfigError(str(e))
+        x = torch.randint(0, c['vocab_size'], (B, T), device=device)
+        cache = Cache(c['n_layer'])
+        with torch.no_grad(), autocast:
+            model(x[:, :-1], cache=cache)  # positions 0 .. T-2; each timed step writes position T-1
+        runs[name] = dict(model=model, x=x, cache=cache, cached=[], recomputed=[])
+
+    def cached_step(r):
+        r['cache'].pos = T - 1
+        logits, _ = r['model'](r['x'][:, -1:], cache=r['cache'])
+        sample_next(logits[:, -1], 1.0)
+
+    def recomputed_step(r):
+        logits, _ = r['model'](r['x'])
+        sample_next(logits[:, -1], 1.0)
+
+    def timed(step, r, n):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step(r)
+        sync(device)
+        return (time.perf_counter() - t0) / n
+
+    with torch.no_grad(), autocast:
+        for r in runs.values():
+            for _ in range(c['warmup']):
+                cached_step(r)
+                recomputed_step(r)
+        for _ in range(c['rounds']):  # interleaved, as in training
+            for r in runs.values():
+                r['cached'].append(timed(cached_step, r, 10 * c['steps']))
+                r['recomputed'].append(timed(recomputed_step, r, c['steps']))
+        for r in runs.values():
+            prompt = r['x'][:, :1]
+            sync(device)
+            t0 = time.perf_counter()
+            r['model'].generate(prompt, c['gen_tokens'], generator=torch.Generator(device).manual_seed(c['seed']))
+            sync(device)
+            r['whole'] = time.perf_counter() - t0
+
+    print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, load average {load:.2f} before, "
+          f"{B} sequence(s), {c['n_layer']} layers x {c['n_embd']}, block_size {T}, vocab {c['vocab_size']}, "
+          f"median of {c['rounds']} rounds")
+    print(f"| variant | cached tokens/s at context {T} | recomputed tokens/s | speedup | "
+          f"{c['gen_tokens']:,} tokens, cached (s) |")
+    print("|---|---|---|---|---|")
+    median = lambda t: sorted(t)[len(t) // 2]
+    results = {}
+    for name, r in runs.items():
+        cached, recomputed = B / median(r['cached']), B / median(r['recomputed'])
+        results[name] = dict(cached=cached, recomputed=recomputed, whole=r['whole'])
+        print(f"| {name} | {cached:,.0f} | {recomputed:,.1f} | {cached / recomputed:.1f}x | {r['whole']:.1f} |")
+    return results
+
+
 if __name__ == '__main__':
     try:
-        bench(parse_config(sys.argv[1:], DEFAULTS))
+        c = parse_config(sys.argv[1:], DEFAULTS)
+        if c['mode'] not in ('train', 'generate'):
+            raise ConfigError(f"mode={c['mode']!r}: use 'train' or 'generate'")
+        bench_generate(c) if c['mode'] == 'generate' else bench(c)
     except ConfigError as e:
         sys.exit(f"error: {e}")
