@@ -21,7 +21,7 @@ import platform
 import signal
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, fields
 
 import numpy as np
@@ -185,6 +185,35 @@ def pick_dtype(name, device):
     return name
 
 
+@contextmanager
+def stop_on_signal():
+    """Ctrl-C and SIGTERM set a flag, so the step in flight finishes and the run can save;
+    a second one stops at once. The previous handlers come back afterwards."""
+    stop = {'signal': None}
+
+    def handler(signum, frame):
+        if stop['signal']:
+            raise KeyboardInterrupt(f"{signal.Signals(signum).name} twice: stopped without saving")
+        stop['signal'] = signal.Signals(signum).name
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def stop_requested(stop, ddp, device):
+    """Under DDP every rank must leave the loop at the same step, so ranks agree on the flag."""
+    if not ddp:
+        return stop['signal'] is not None
+    import torch.distributed as dist
+    flag = torch.tensor([stop['signal'] is not None], dtype=torch.int32, device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    stop['signal'] = stop['signal'] or ('SIGTERM' if flag.item() else None)
+    return bool(flag.item())
+
+
 def save_checkpoint(path, state):
     tmp = path + '.tmp'
     torch.save(state, tmp)
@@ -289,16 +318,8 @@ def train(config):
         model.train()
         return out
 
-    stop = {'signal': None}
     if master:
         os.makedirs(c['out_dir'], exist_ok=True)
-
-        def on_signal(signum, frame):
-            if stop['signal']:  # a second Ctrl-C: stop now, without saving
-                raise KeyboardInterrupt(f"{signal.Signals(signum).name} twice: stopped without saving")
-            stop['signal'] = signal.Signals(signum).name  # finish the step, save, then exit
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
         log = open(os.path.join(c['out_dir'], 'log.jsonl'), 'a' if c['init_from'] == 'resume' else 'w')
         header = run_header(c, device, dtype)
         header.update(params=raw_model.get_num_params(), params_total=raw_model.get_num_params(False),
@@ -319,67 +340,67 @@ def train(config):
     bar = tqdm(total=c['max_iters'], initial=iter_num, disable=not master, dynamic_ncols=True, mininterval=1.0)
     records, step_time, steps_timed = [], 0.0, 0
     start_iter, t_start = iter_num, time.time()
-    train_data = None
-    while True:
-        if (iter_num % c['eval_interval'] == 0 or iter_num >= c['max_iters'] or c['eval_only']) and \
-                not (iter_num == start_iter and c['init_from'] == 'resume' and not c['eval_only']):
-            losses = evaluate()
-            if not all(math.isfinite(v) for v in losses.values()):
-                raise FloatingPointError(f"loss is {losses} at iter {iter_num}")
-            best_val = min(best_val, losses['val'])
-            rec = {'iter': iter_num, 'train_loss': losses['train'], 'val_loss': losses['val'],
-                   'lr': get_lr(max(iter_num - 1, 0), c), 'tokens': iter_num * tokens_per_iter,
-                   'time': round(time.time() - t_start, 3),
-                   'step_ms': round(1000 * step_time / steps_timed, 2) if steps_timed else None}
-            records.append(rec)
-            step_time, steps_timed = 0.0, 0
-            if master:
-                bar.write(f"iter {iter_num}: train {losses['train']:.4f}, val {losses['val']:.4f} "
-                          f"({losses['val'] / math.log(2):.4f} bits/token)")
-                log.write(json.dumps(rec) + '\n')
-                log.flush()
-                if not c['eval_only'] and iter_num > start_iter:
+    with stop_on_signal() as stop:
+        while True:
+            if (iter_num % c['eval_interval'] == 0 or iter_num >= c['max_iters'] or c['eval_only']) and \
+                    not (iter_num == start_iter and c['init_from'] == 'resume' and not c['eval_only']):
+                losses = evaluate()
+                if not all(math.isfinite(v) for v in losses.values()):
+                    raise FloatingPointError(f"loss is {losses} at iter {iter_num}")
+                best_val = min(best_val, losses['val'])
+                rec = {'iter': iter_num, 'train_loss': losses['train'], 'val_loss': losses['val'],
+                       'lr': get_lr(max(iter_num - 1, 0), c), 'tokens': iter_num * tokens_per_iter,
+                       'time': round(time.time() - t_start, 3),
+                       'step_ms': round(1000 * step_time / steps_timed, 2) if steps_timed else None}
+                records.append(rec)
+                step_time, steps_timed = 0.0, 0
+                if master:
+                    bar.write(f"iter {iter_num}: train {losses['train']:.4f}, val {losses['val']:.4f} "
+                              f"({losses['val'] / math.log(2):.4f} bits/token)")
+                    log.write(json.dumps(rec) + '\n')
+                    log.flush()
+                    if not c['eval_only'] and iter_num > start_iter:
+                        checkpoint()
+            if iter_num >= c['max_iters'] or c['eval_only']:
+                break
+            if stop_requested(stop, ddp, device):
+                if master:
                     checkpoint()
-        if iter_num >= c['max_iters'] or c['eval_only']:
-            break
-        if stop['signal']:
-            if master:
-                checkpoint()
-            raise KeyboardInterrupt(f"{stop['signal']}: saved {ckpt_path} at iter {iter_num}; "
-                                    f"continue with --init_from=resume")
+                raise KeyboardInterrupt(f"{stop['signal']}: saved {ckpt_path} at iter {iter_num}; "
+                                        f"continue with --init_from=resume")
 
-        # one optimisation step over the global batch; this rank takes its slice
-        t0 = time.time()
-        lr = get_lr(iter_num, c)
-        for group in optimizer.param_groups:
-            group['lr'] = lr
-        train_data = open_split(data_dir, meta, 'train')
-        offsets = batch_offsets(c['seed'], 0 if c['overfit_single_batch'] else iter_num, n_train, T, global_batch)
-        loss_sum = 0.0
-        for micro in range(accum):
-            start = (micro * world + rank) * bs
-            x, y = get_batch(train_data, offsets[start:start + bs], T, device)
-            if ddp:  # all-reduce gradients on the last micro-step only
-                model.require_backward_grad_sync = micro == accum - 1
-            with autocast:
-                _, loss = model(x, y)
-            scaler.scale(loss / accum).backward()
-            loss_sum += loss.item() / accum
-        if not math.isfinite(loss_sum):
-            raise FloatingPointError(f"loss is {loss_sum} at iter {iter_num}")
-        if c['grad_clip']:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), c['grad_clip'])
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        step_time += time.time() - t0
-        steps_timed += 1
-        iter_num += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_sum:.4f}", lr=f"{lr:.2e}", refresh=False)
+            # one optimisation step over the global batch; this rank takes its slice
+            t0 = time.time()
+            lr = get_lr(iter_num, c)
+            for group in optimizer.param_groups:
+                group['lr'] = lr
+            train_data = open_split(data_dir, meta, 'train')
+            offsets = batch_offsets(c['seed'], 0 if c['overfit_single_batch'] else iter_num, n_train, T, global_batch)
+            loss_sum = 0.0
+            for micro in range(accum):
+                start = (micro * world + rank) * bs
+                x, y = get_batch(train_data, offsets[start:start + bs], T, device)
+                if ddp:  # all-reduce gradients on the last micro-step only
+                    model.require_backward_grad_sync = micro == accum - 1
+                with autocast:
+                    _, loss = model(x, y)
+                scaler.scale(loss / accum).backward()
+                loss_sum += loss.item() / accum
+            if not math.isfinite(loss_sum):
+                raise FloatingPointError(f"loss is {loss_sum} at iter {iter_num}")
+            if c['grad_clip']:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), c['grad_clip'])
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            step_time += time.time() - t0
+            steps_timed += 1
+            iter_num += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum:.4f}", lr=f"{lr:.2e}", refresh=False)
     bar.close()
     if master:
         log.close()
