@@ -14,17 +14,15 @@ Each document (file) ends with <|endoftext|> (id 50256). Split: the first 90% of
 the next 5% val, the last 5% test.
 """
 import argparse
-import glob
 import os
 import sys
-import zipfile
 
 import numpy as np
 from tqdm import tqdm
 
 if __package__ in (None, ""):  # run as a script: make `prepare` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from prepare.common import DatasetError, main_guard, split_by_fraction, write_dataset
+from prepare.common import DatasetError, main_guard, prepare_command, read_documents, split_by_fraction, write_dataset
 
 VOCAB_SIZE = 50257
 _encoding = None
@@ -58,31 +56,6 @@ def decode(ids):
     return get_encoding().decode([int(i) for i in ids])
 
 
-def read_documents(path):
-    """[(name, text)] from a text file, a folder of .txt files, or a zip."""
-    if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(path, "**", "*.txt"), recursive=True))
-        if not files:
-            raise DatasetError(f"no .txt files in {path}; pass a folder of UTF-8 .txt files")
-        return [doc for f in files for doc in read_documents(f)]
-    if not os.path.exists(path):
-        raise DatasetError(f"--input {path} does not exist")
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = [n for n in z.namelist() if not n.endswith("/")]
-                names = [n for n in names if n.lower().endswith(".txt")] or names
-                if not names:
-                    raise DatasetError(f"{path} is an empty zip; pass text files")
-                return [(n, z.read(n).decode("utf-8", errors="replace")) for n in sorted(names)]
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise DatasetError(f"{path} is a corrupt zip ({e}); download it again")
-    if path.lower().endswith(".zip"):
-        raise DatasetError(f"{path} is not a valid zip (corrupt or truncated download); download it again")
-    with open(path, "rb") as f:
-        return [(os.path.basename(path), f.read().decode("utf-8", errors="replace"))]
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="a text file, a folder of .txt files, or a zip")
@@ -97,8 +70,7 @@ def main():
         ids.append(encode_text(text))
         ids.append(np.array([encoding.eot_token], dtype=np.uint16))
     ids = np.concatenate(ids)
-    given = [f"--{k} {v}" for k, v in (("input", args.input), ("out", args.out)) if v != p.get_default(k)]
-    cmd = " ".join(["python prepare/bpe.py"] + given)
+    cmd = prepare_command("bpe", p, args)
     meta = {"vocab_size": VOCAB_SIZE, "dtype": "uint16", "modality": "text", "tokenizer": "gpt2",
             "source": args.input, "prepare": cmd}
     meta = write_dataset(args.out, split_by_fraction(ids, 0.05, 0.05), meta)

@@ -1,5 +1,5 @@
 """
-What every prepare script shares: the on-disk dataset format, atomic writes, downloads.
+What every prepare script shares: the on-disk dataset format, atomic writes, downloads, inputs.
 
 A dataset is a folder data/<name>/ holding
     train.bin, val.bin (and optionally test.bin): raw token ids, little-endian, meta["dtype"]
@@ -7,12 +7,14 @@ A dataset is a folder data/<name>/ holding
                and whatever the tokenizer needs to decode (e.g. "itos" for characters).
 The token counts in meta.json act as the header: a truncated or swapped .bin file fails loudly.
 """
+import glob
 import json
 import os
 import shutil
 import sys
 import time
 import urllib.request
+import zipfile
 
 import numpy as np
 
@@ -116,6 +118,31 @@ def check_token_range(data_dir, meta, chunk=1 << 24):
                                    f"{meta['vocab_size']}; {rebuild_hint(data_dir)}")
 
 
+def read_documents(path):
+    """[(name, text)] from a text file, a folder of .txt files, or a zip."""
+    if os.path.isdir(path):
+        files = sorted(glob.glob(os.path.join(path, "**", "*.txt"), recursive=True))
+        if not files:
+            raise DatasetError(f"no .txt files in {path}; pass a folder of UTF-8 .txt files")
+        return [doc for f in files for doc in read_documents(f)]
+    if not os.path.exists(path):
+        raise DatasetError(f"--input {path} does not exist")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if not n.endswith("/")]
+                names = [n for n in names if n.lower().endswith(".txt")] or names
+                if not names:
+                    raise DatasetError(f"{path} is an empty zip; pass text files")
+                return [(n, z.read(n).decode("utf-8", errors="replace")) for n in sorted(names)]
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise DatasetError(f"{path} is a corrupt zip ({e}); download it again")
+    if path.lower().endswith(".zip"):
+        raise DatasetError(f"{path} is not a valid zip (corrupt or truncated download); download it again")
+    with open(path, "rb") as f:
+        return [(os.path.basename(path), f.read().decode("utf-8", errors="replace"))]
+
+
 def split_by_fraction(ids, val_frac, test_frac=0.0):
     """Contiguous train / val / test split: no window straddles two splits."""
     n = len(ids)
@@ -155,6 +182,19 @@ def download(url, dest, expected_size=None, retries=3, chunk=1 << 20):
                                    f"elsewhere and pass the file with --input")
             print(f"download failed ({e}); retry {attempt}/{retries - 1} in {2 ** attempt}s", file=sys.stderr)
             time.sleep(2 ** attempt)
+
+
+def prepare_command(script, parser, args):
+    """The command that rebuilds this dataset, saved in meta.json: the script and what was given."""
+    given = [f"--{k} {v}" for k, v in vars(args).items() if v is not None and v != parser.get_default(k)]
+    return " ".join([f"python prepare/{script}.py"] + given)
+
+
+def warn_skipped(skipped, what):
+    """One warning line for files that could not be used: how many, and the first few reasons."""
+    if skipped:
+        print(f"warning: skipped {len(skipped)} {what}: " + "; ".join(skipped[:5]) +
+              (" ..." if len(skipped) > 5 else ""), file=sys.stderr)
 
 
 def main_guard(fn):

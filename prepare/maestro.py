@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 if __package__ in (None, ""):  # run as a script: make `prepare` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from prepare.common import DatasetError, download, main_guard, write_dataset
+from prepare.common import DatasetError, download, main_guard, prepare_command, warn_skipped, write_dataset
 
 URL = "https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0-midi.zip"
 CSV_NAME = "maestro-v3.0.0.csv"
@@ -302,15 +302,12 @@ def main():
             skipped.append(f"{name} ({why})")
         else:
             tokens[name] = ids
-    if skipped:
-        print(f"warning: skipped {len(skipped)} MIDI files: " + "; ".join(skipped[:5]) +
-              (" ..." if len(skipped) > 5 else ""), file=sys.stderr)
+    warn_skipped(skipped, "MIDI files")
     if not tokens:
         raise DatasetError(f"none of the {n_midi} MIDI files in {source} has readable notes "
                            f"(first: {skipped[0]}); pass Standard MIDI Files")
     splits, files, rule = split_tokens(tokens, csv_split)
-    given = [f"--{k} {v}" for k, v in (("input", args.input), ("out", args.out)) if v != p.get_default(k)]
-    cmd = " ".join(["python prepare/maestro.py"] + given)
+    cmd = prepare_command("maestro", p, args)
     meta = {"vocab_size": VOCAB_SIZE, "dtype": "uint16", "modality": "music", "tokenizer": "midi_events",
             "steps_per_second": STEPS_PER_SECOND, "start_token": VELOCITY + 16,  # pieces begin with a velocity
             "files": files, "split_rule": rule, "source": args.input or URL, "prepare": cmd}

@@ -53,8 +53,8 @@ def build(out_dir="data/pydocs"):
     if len(text) < 100_000:
         raise DatasetError(f"only {len(text)} characters of documentation found in this Python; "
                            "use prepare/text8.py --input with any English text instead")
-    meta = char_meta(f"Python {sysconfig.get_python_version()} standard library docstrings",
-                     "python prepare/pydocs.py")
+    cmd = "python prepare/pydocs.py" + ("" if out_dir == "data/pydocs" else f" --out {out_dir}")
+    meta = char_meta(f"Python {sysconfig.get_python_version()} standard library docstrings", cmd)
     return write_dataset(out_dir, split_by_fraction(encode(text), 0.05, 0.05), meta)
 
 

@@ -10,16 +10,14 @@ out ("1984" -> " one nine eight four "), every other non-letter to a space, runs
 Split: 90% / 5% / 5% in order, which for text8 is the standard first 90M / next 5M / last 5M.
 """
 import argparse
-import glob
 import os
 import re
-import zipfile
 
 import numpy as np
 
 if __package__ in (None, ""):  # run as a script: make `prepare` importable
     import sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from prepare.common import DatasetError, download, main_guard, split_by_fraction, write_dataset
+from prepare.common import DatasetError, download, main_guard, prepare_command, read_documents, split_by_fraction, write_dataset
 
 URL = "http://mattmahoney.net/dc/text8.zip"
 ALPHABET = " abcdefghijklmnopqrstuvwxyz"
@@ -50,27 +48,8 @@ def char_meta(source, prepare_cmd):
 
 
 def read_input(path):
-    """Text from a text8.zip, a text file, or a folder of .txt files."""
-    if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(path, "**", "*.txt"), recursive=True))
-        if not files:
-            raise DatasetError(f"no .txt files in {path}; pass a folder of UTF-8 .txt files")
-        return "\n".join(read_input(f) for f in files)
-    if not os.path.exists(path):
-        raise DatasetError(f"--input {path} does not exist")
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = [n for n in z.namelist() if not n.endswith("/")]
-                if not names:
-                    raise DatasetError(f"{path} is an empty zip; pass text8.zip or a text file")
-                return z.read(names[0]).decode("utf-8", errors="replace")
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise DatasetError(f"{path} is a corrupt zip ({e}); download it again")
-    if path.endswith(".zip"):
-        raise DatasetError(f"{path} is not a valid zip (corrupt or truncated download); download it again")
-    with open(path, "rb") as f:
-        return f.read().decode("utf-8", errors="replace")
+    """Text from a text8.zip, a text file, or a folder of .txt files (joined in name order)."""
+    return "\n".join(text for _, text in read_documents(path))
 
 
 def main():
@@ -84,7 +63,7 @@ def main():
     if not text.strip():
         raise DatasetError(f"{path} holds no letters after normalisation; pass English text")
     splits = split_by_fraction(encode(text), 0.05, 0.05)  # for text8: the standard 90M / 5M / 5M
-    cmd = "python prepare/text8.py" + (f" --input {args.input}" if args.input else "")
+    cmd = prepare_command("text8", p, args)
     meta = write_dataset(args.out, splits, char_meta(args.input or URL, cmd))
     print(f"{args.out}: " + ", ".join(f"{k} {v:,} chars" for k, v in meta["tokens"].items()))
 

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 if __package__ in (None, ""):  # run as a script: make `prepare` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from prepare.common import DatasetError, main_guard, write_dataset
+from prepare.common import DatasetError, main_guard, prepare_command, warn_skipped, write_dataset
 
 HF_REPO = "krandiash/youtubemix"
 HF_URL = f"https://huggingface.co/datasets/{HF_REPO}"
@@ -210,15 +210,12 @@ def main():
             continue
         clips[name] = ids
     skipped += not_wav
-    if skipped:
-        print(f"warning: skipped {len(skipped)} unreadable audio files: " + "; ".join(skipped[:5]) +
-              (" ..." if len(skipped) > 5 else ""), file=sys.stderr)
+    warn_skipped(skipped, "unreadable audio files")
     if not clips:
         raise DatasetError(f"none of the {len(wavs)} .wav files in {root} is readable audio "
                            f"(first: {skipped[0]}); pass a folder of WAV files")
     splits, files, rule = split_clips(clips)
-    given = [f"--{k} {v}" for k, v in (("input", args.input), ("out", args.out)) if v != p.get_default(k)]
-    cmd = " ".join(["python prepare/youtubemix.py"] + given)
+    cmd = prepare_command("youtubemix", p, args)
     meta = {"vocab_size": 256, "dtype": "uint8", "modality": "audio", "tokenizer": "mulaw",
             "sample_rate": SAMPLE_RATE, "mu": MU, "files": files, "split_rule": rule,
             "source": args.input or HF_URL, "prepare": cmd}
