@@ -2,7 +2,8 @@
 The GPT of this project, with the WaveletGPT operation as one switch (config.wavelet).
 
 Read top to bottom: the wavelet operation first (it is the paper), then the nanoGPT-shaped blocks
-that call it, then the GPT. With wavelet='none' this is a plain GPT-2 style decoder.
+that call it, then the GPT. With wavelet='none' this is a plain GPT-2 style decoder. Generation
+keeps a Cache (attention keys and values, the wavelet's running sums), so a new token costs one step.
 
 WaveletGPT (Verma, arXiv 2409.12924): after every decoder block, half of the residual stream's
 coordinates are replaced by causal moving averages over the past k tokens, k growing in dyadic
@@ -125,20 +126,20 @@ class Wavelet(nn.Module):
     def forward(self, x, cache=None, pos=0):
         """x: (B, T, C). With a cache (incremental decoding, see GPT.generate), x holds positions
         pos .. pos+T-1: the whole context from position 0, or one new token after it."""
+        if pos > 0:  # one new token: float32 sums and products, which autocast leaves alone
+            y = self.step(x[:, 0, :self.n_mod].float(), cache, pos)[:, None]
+            return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
         # float32 even under autocast: prefix sums of bf16 values lose their low bits
         with torch.autocast(device_type=x.device.type, enabled=False):
             xm = x[..., :self.n_mod].float()
-            if pos > 0:
-                y = self.step(xm[:, 0], cache, pos)[:, None]
+            if self.mode == 'haar':
+                y = causal_moving_average(xm, self.groups, self.count)
             else:
-                if self.mode == 'haar':
-                    y = causal_moving_average(xm, self.groups, self.count)
-                else:
-                    T = xm.size(1)
-                    y = causal_convolution(xm, self.kernel(T) if self.mode == 'learnable' else self.ema_kernel[:T])
-                    y = y * self.scale[:T]
-                if cache is not None:
-                    self.prefill(xm, cache)
+                T = xm.size(1)
+                y = causal_convolution(xm, self.kernel(T) if self.mode == 'learnable' else self.ema_kernel[:T])
+                y = y * self.scale[:T]
+            if cache is not None:
+                self.prefill(xm, cache)
         return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
 
     def prefill(self, xm, cache):
@@ -302,7 +303,7 @@ class GPT(nn.Module):
             cache.pos += T
         x = self.transformer.ln_f(x)
         if targets is None:
-            return self.lm_head(x[:, [-1], :]), None  # only the last position is needed to sample
+            return self.lm_head(x[:, -1:, :]), None  # only the last position is needed to sample
         logits = self.lm_head(x)
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1), ignore_index=-1)
         return logits, loss
