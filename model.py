@@ -123,12 +123,8 @@ class Wavelet(nn.Module):
             scale = 1.0 / ema.cumsum(0) if config.wavelet_pad == 'valid' else torch.ones_like(ema)
             self.register_buffer('scale', scale, persistent=False)
 
-    def forward(self, x, cache=None, pos=0):
-        """x: (B, T, C). With a cache (incremental decoding, see GPT.generate), x holds positions
-        pos .. pos+T-1: the whole context from position 0, or one new token after it."""
-        if pos > 0:  # one new token: float32 sums and products, which autocast leaves alone
-            y = self.step(x[:, 0, :self.n_mod].float(), cache, pos)[:, None]
-            return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
+    def forward(self, x, cache=None):
+        """x: (B, T, C), positions 0 .. T-1. With a cache, also keep what step() needs next."""
         # float32 even under autocast: prefix sums of bf16 values lose their low bits
         with torch.autocast(device_type=x.device.type, enabled=False):
             xm = x[..., :self.n_mod].float()
@@ -143,7 +139,7 @@ class Wavelet(nn.Module):
         return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
 
     def prefill(self, xm, cache):
-        """Keep what step() needs from the context xm (B, T, n_mod), in buffers allocated once.
+        """Keep what step() needs from the inputs xm (B, T, n_mod), in buffers allocated once.
         haar: the prefix sums S (row t+1 holds S[t], row 0 is zero). learnable, ema: the inputs, and
         the kernel reversed, so that step() is one dot product per coordinate."""
         B, T, n = xm.shape
@@ -163,17 +159,21 @@ class Wavelet(nn.Module):
             cache['history'][:, :T] = xm
 
     def step(self, x, cache, pos):
-        """The averages at position pos, given its input x (B, n_mod) and the cache of the positions
-        before: O(1) per coordinate for haar (two prefix sums), O(pos) for a kernel."""
+        """forward() for one new token x (B, C) at position pos, from the cache of the positions
+        before: O(1) per coordinate for haar (two prefix sums), O(pos) for a kernel. In float32, and
+        only sums and products, which autocast leaves alone."""
+        xm = x[:, :self.n_mod].float()
         if self.mode == 'haar':
             S = cache['prefix']
-            S[:, pos + 1] = S[:, pos] + x
-            sums = S[:, pos + 1] - S.view(S.size(0), -1).index_select(1, cache['back'][pos])
-            return sums / self.count[pos]
-        history, kernel = cache['history'], cache['kernel']
-        history[:, pos] = x
-        size = kernel.size(0)
-        return (history[:, :pos + 1] * kernel[size - 1 - pos:]).sum(1) * self.scale[pos]
+            now = S[:, pos] + xm
+            S[:, pos + 1] = now
+            y = (now - S.view(S.size(0), -1).index_select(1, cache['back'][pos])) / self.count[pos]
+        else:
+            history, kernel = cache['history'], cache['kernel']
+            history[:, pos] = xm
+            size = kernel.size(0)
+            y = (history[:, :pos + 1] * kernel[size - 1 - pos:]).sum(1) * self.scale[pos]
+        return torch.cat([y.to(x.dtype), x[:, self.n_mod:]], dim=-1)
 
     def kernel(self, T):
         """The learnable kernels as one (T, n_mod) tensor: row lag holds each coordinate's weight
@@ -198,22 +198,29 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.block_size = config.block_size
 
-    def forward(self, x, cache=None, pos=0):
+    def forward(self, x, cache=None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        if cache is not None:  # keep the keys and values of every position: later tokens attend to them
+        if cache is not None:  # keep the keys and values: later tokens attend to them (step)
             if 'k' not in cache:
                 cache['k'] = k.new_empty(B, self.n_head, self.block_size, C // self.n_head)
                 cache['v'] = torch.empty_like(cache['k'])
-            cache['k'][:, :, pos:pos + T] = k
-            cache['v'][:, :, pos:pos + T] = v
-            k, v = cache['k'][:, :, :pos + T], cache['v'][:, :, :pos + T]
-        # from position 0, causal; one new token (pos > 0) attends to every key
+            cache['k'][:, :, :T] = k
+            cache['v'][:, :, :T] = v
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=pos == 0)
+                                           is_causal=True)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
+
+    def step(self, x, cache, pos):
+        """One new token x (B, C) at position pos attends to the cached keys and values, and its own."""
+        B, C = x.size()
+        q, k, v = self.c_attn(x).view(B, 3, self.n_head, 1, C // self.n_head).unbind(1)
+        cache['k'][:, :, pos:pos + 1] = k
+        cache['v'][:, :, pos:pos + 1] = v
+        y = F.scaled_dot_product_attention(q, cache['k'][:, :, :pos + 1], cache['v'][:, :, :pos + 1])
+        return self.resid_dropout(self.c_proj(y.view(B, C)))
 
 
 class MLP(nn.Module):
@@ -238,11 +245,19 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.wavelet = Wavelet(config) if wavelet else None
 
-    def forward(self, x, cache=None, pos=0):
-        x = x + self.attn(self.ln_1(x), cache, pos)
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln_1(x), cache)
         x = x + self.mlp(self.ln_2(x))
         if self.wavelet is not None:  # the paper: the block's output is overwritten, later blocks see it
-            x = self.wavelet(x, cache, pos)
+            x = self.wavelet(x, cache)
+        return x
+
+    def step(self, x, cache, pos):
+        """forward() for one new token x (B, C) at position pos, given the cache of the positions before."""
+        x = x + self.attn.step(self.ln_1(x), cache, pos)
+        x = x + self.mlp(self.ln_2(x))
+        if self.wavelet is not None:
+            x = self.wavelet.step(x, cache, pos)
         return x
 
 
@@ -289,18 +304,15 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets=None, cache=None):
         """Logits (B, T, V) and the loss, or with no targets the last position's logits (B, 1, V).
-        With a cache (see generate), idx continues what the cache holds: the whole context when it
-        holds nothing yet, else one new token."""
+        With a cache (see generate), idx is a context from position 0, kept for step()."""
         B, T = idx.size()
-        start = cache.pos if cache is not None else 0
-        assert start + T <= self.config.block_size, f"sequence of {start + T} > block_size {self.config.block_size}"
-        assert start == 0 or T == 1, "after the context, the cache takes one token at a time"
-        pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)
+        assert T <= self.config.block_size, f"sequence of {T} > block_size {self.config.block_size}"
+        pos = torch.arange(T, dtype=torch.long, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for i, block in enumerate(self.transformer.h):
-            x = block(x, cache.layers[i] if cache is not None else None, start)
+            x = block(x, cache.layers[i] if cache is not None else None)
         if cache is not None:
-            cache.pos += T
+            cache.pos = T
         x = self.transformer.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None  # only the last position is needed to sample
@@ -318,13 +330,24 @@ class GPT(nn.Module):
         groups = [{'params': decay, 'weight_decay': weight_decay}, {'params': no_decay, 'weight_decay': 0.0}]
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == 'cuda')
 
+    def step(self, idx, cache):
+        """The logits (B, V) after one new token per sequence, idx (B,), at position cache.pos:
+        what forward() would give for the whole context, at the cost of one position."""
+        pos = cache.pos
+        assert pos < self.config.block_size, f"the context is full ({pos} tokens); encode a shorter one with forward()"
+        x = self.transformer.wte(idx) + self.transformer.wpe.weight[pos]
+        for block, layer in zip(self.transformer.h, cache.layers):
+            x = block.step(x, layer, pos)
+        cache.pos = pos + 1
+        return self.lm_head(self.transformer.ln_f(x))
+
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True, slide=0):
         """
         Sample max_new_tokens after idx (B, T): B sequences side by side, one prompt length.
 
-        use_cache=True: the context goes through the model once, then each new token takes one step
-        that reuses every layer's keys and values and the wavelet's running state (a Cache).
+        use_cache=True: the context goes through the model once (forward), then each new token takes
+        one step() that reuses every layer's keys and values and the wavelet's running state (a Cache).
         use_cache=False: the whole context is run again for every token; slow, and the same logits.
 
         The context: positions are learned, 0 .. block_size-1, so a context cannot slide by one token
@@ -345,20 +368,18 @@ class GPT(nn.Module):
         for end in range(T, T + max_new_tokens):  # the context is out[:, start:end]
             if end - start > block_size:
                 start = end - (block_size + 1 - slide)
-            if cache is None:
-                logits, _ = self(out[:, start:end])
-            else:
-                if cache.pos != end - start - 1:  # not just one token more: encode the context again
-                    cache.pos = 0
-                logits, _ = self(out[:, start + cache.pos:end], cache=cache)
-            out[:, end:end + 1] = sample_next(logits[:, -1, :], temperature, top_k, generator)
+            if cache is not None and 0 < cache.pos == end - start - 1:  # one token more than the cache holds
+                logits = self.step(out[:, end - 1], cache)
+            else:  # the whole context (again, with the cache when it has moved)
+                logits = self(out[:, start:end], cache=cache)[0][:, -1]
+            out[:, end:end + 1] = sample_next(logits, temperature, top_k, generator)
         return out
 
 
 class Cache:
     """What incremental decoding keeps between steps: `pos` tokens of the context are encoded, and per
     layer a dict holds the attention's keys and values and the wavelet's state. The buffers are
-    allocated block_size long at the first use, and reused when pos goes back to 0."""
+    allocated block_size long at the first use, and reused when forward() encodes a new context."""
 
     def __init__(self, n_layer):
         self.pos = 0
