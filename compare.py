@@ -7,6 +7,7 @@ write a markdown table and a plot.
     python compare.py config/text8_baseline.py --variants=none,haar,learnable --seeds=1,2,3 \
         --results=results/text8 --max_iters=10000
     python compare.py --replot=True --results=results/quick   # table and plot again from the logs
+                                     # (--variants sets their order; the first is the baseline)
 
 A variant is a wavelet mode plus optional overrides joined by '+', e.g. `haar+wavelet_frac=0.25`,
 `haar+wavelet_window=32` (single window), `haar+wavelet_pad=valid`, `haar+wavelet_last=False`,
@@ -128,6 +129,17 @@ def summarize(runs, baseline):
     return out, float(target)
 
 
+def paired_differences(runs):
+    """Final val loss of row minus column, paired by seed: {(a, b): (mean, sd, n)}."""
+    final = {v: {s: r['records'][-1]['val_loss'] for s, r in seed_runs.items()} for v, seed_runs in runs.items()}
+    out = {}
+    for a in runs:
+        for b in runs:
+            d = [final[a][s] - final[b][s] for s in final[a] if s in final[b]]
+            out[a, b] = (float(np.mean(d)), float(np.std(d, ddof=1)) if len(d) > 1 else 0.0, len(d))
+    return out
+
+
 def fmt(x, spec='.4f', none='-'):
     return none if x is None else format(x, spec)
 
@@ -144,6 +156,16 @@ def table(summary, baseline, target):
         gap = '-' if v == baseline else f"{fmt(s['gap'], '+.4f')} ± {fmt(s['gap_std'])}, t={fmt(s['gap_t'], '.1f')}"
         lines.append(f"| {v} | {s['params']:,} | {len(s['seeds'])} | {s['steps']} | {s['final']:.4f} ± {s['final_std']:.4f} | "
                      f"{s['final'] / math.log(2):.4f} | {match} | {gap} | {s['step_ms']:.1f} | {s['time_ratio']:.3f} |")
+    return '\n'.join(lines) + '\n'
+
+
+def difference_table(runs):
+    diffs, names = paired_differences(runs), list(runs)
+    lines = ["Final val loss, row minus column, paired by seed (mean ± sd over seeds; negative: row is better):", "",
+             "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for a in names:
+        lines.append(f"| {a} | " + " | ".join('' if a == b else f"{diffs[a, b][0]:+.4f} ± {diffs[a, b][1]:.4f}"
+                                              for b in names) + " |")
     return '\n'.join(lines) + '\n'
 
 
@@ -174,17 +196,17 @@ def plot(runs, path, title):
     os.replace(path + '.tmp.png', path)
 
 
-def report(results, variants=None):
+def report(results, variants):
     runs, header = load_runs(results)
-    order = variants.split(',') if variants else list(runs)
-    runs = {v: runs[v] for v in order if v in runs}
+    listed = variants.split(',')  # the first listed variant that has runs is the baseline
+    runs = {v: runs[v] for v in [v for v in listed if v in runs] + [v for v in runs if v not in listed]}
     baseline = next(iter(runs))
     summary, target = summarize(runs, baseline)
     c = header['config']
     title = (f"{c['dataset']}: {c['n_layer']} layers x {c['n_embd']}, context {c['block_size']}, "
              f"batch {c['batch_size']}, {c['max_iters']} steps")
     md = f"# {title}\n\nHardware: {header.get('hardware')} ({header.get('device')}, {header.get('threads')} threads), " \
-         f"torch {header.get('torch')}.\n\n" + table(summary, baseline, target)
+         f"torch {header.get('torch')}.\n\n" + table(summary, baseline, target) + "\n" + difference_table(runs)
     with open(os.path.join(results, 'summary.md'), 'w') as f:
         f.write(md)
     with open(os.path.join(results, 'summary.json'), 'w') as f:
@@ -198,7 +220,7 @@ def main(argv):
     c = parse_config(argv, DEFAULTS)
     if not c['replot']:
         run_all(c)
-    report(c['results'], None if c['replot'] else c['variants'])
+    report(c['results'], c['variants'])
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from compare import load_runs, main, summarize, train_seconds, variant_overrides
+from compare import load_runs, main, paired_differences, summarize, train_seconds, variant_overrides
 from train import ConfigError
 
 
@@ -40,6 +40,9 @@ def test_steps_to_match_and_paired_gaps(tmp_path):
     assert s['haar']['gap_t'] == pytest.approx(-0.25 / (math.sqrt(0.005) / math.sqrt(2)))
     assert s['haar']['final'] == pytest.approx(1.85) and s['none']['final_std'] == pytest.approx(math.sqrt(0.02))
     assert s['haar']['time_ratio'] == pytest.approx(1.1) and s['slow']['time_ratio'] == pytest.approx(2.0)
+    d = paired_differences(runs)
+    assert d['haar', 'none'][0] == pytest.approx(-0.25) and d['none', 'haar'][0] == pytest.approx(0.25)
+    assert d['slow', 'haar'] == (pytest.approx(0.75), pytest.approx(math.sqrt(0.005)), 2)
 
 
 def test_train_seconds_excludes_eval():
