@@ -149,7 +149,7 @@ class Wavelet(nn.Module):
                 cache['prefix'] = xm.new_zeros(B, size + 1, n)
                 # where S[t - k_i] is in the flattened buffer, for every t and i (row 0 when t < k_i)
                 rows = (torch.arange(size)[:, None] + 1 - torch.tensor(self.windows)).clamp(min=0)
-                cache['back'] = (rows * n + torch.arange(n)).to(xm.device)
+                cache['window_start'] = (rows * n + torch.arange(n)).to(xm.device)
             cache['prefix'][:, 1:T + 1] = xm.cumsum(1)
         else:
             if 'history' not in cache:
@@ -167,7 +167,8 @@ class Wavelet(nn.Module):
             S = cache['prefix']
             now = S[:, pos] + xm
             S[:, pos + 1] = now
-            y = (now - S.view(S.size(0), -1).index_select(1, cache['back'][pos])) / self.count[pos]
+            before = S.view(S.size(0), -1).index_select(1, cache['window_start'][pos])  # S[pos - k_i]
+            y = (now - before) / self.count[pos]
         else:
             history, kernel = cache['history'], cache['kernel']
             history[:, pos] = xm
@@ -334,7 +335,7 @@ class GPT(nn.Module):
         """The logits (B, V) after one new token per sequence, idx (B,), at position cache.pos:
         what forward() would give for the whole context, at the cost of one position."""
         pos = cache.pos
-        assert pos < self.config.block_size, f"the context is full ({pos} tokens); encode a shorter one with forward()"
+        assert pos < self.config.block_size, f"the context is full ({pos} tokens): encode a shorter one"
         x = self.transformer.wte(idx) + self.transformer.wpe.weight[pos]
         for block, layer in zip(self.transformer.h, cache.layers):
             x = block.step(x, layer, pos)
