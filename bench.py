@@ -112,7 +112,7 @@ def bench_generate(c):
             raise ConfigError(str(e))
         x = torch.randint(0, c['vocab_size'], (B, T), device=device)
         cache = Cache(c['n_layer'])
-        with torch.no_grad(), autocast:
+        with torch.inference_mode(), autocast:
             model(x[:, :-1], cache=cache)  # positions 0 .. T-2; each timed step writes position T-1
         runs[name] = dict(model=model, x=x, cache=cache, cached=[], recomputed=[])
 
@@ -132,7 +132,7 @@ def bench_generate(c):
         sync(device)
         return (time.perf_counter() - t0) / n
 
-    with torch.no_grad(), autocast:
+    with torch.inference_mode(), autocast:
         for r in runs.values():
             for _ in range(c['warmup']):
                 cached_step(r)
