@@ -51,20 +51,16 @@ def wavelet_windows(config):
     return [2 ** (1 + (levels * i) // n_mod) for i in range(n_mod)]
 
 
-def causal_moving_average(x, groups, count):
+def causal_moving_average(x, start, count):
     """
     y[t, i] = sum of x[s, i] for s in (t - k_i, t], divided by count[t, i].
-    x: (B, T, n) float32. groups: (start, end, k) runs of coordinates sharing a window.
-    Prefix sums make this O(T) whatever k is: window sum = S[t] - S[t - k].
+    x: (B, T, n) float32. Prefix sums make this O(T) whatever k is: window sum = S[t] - S[t - k].
+    S gets a zero row in front (row t+1 holds S[t]), and start[t, i] = max(t + 1 - k_i, 0) is the
+    row of S[t - k_i] in it: zero before the first token.
     """
-    T = x.size(1)
-    S = x.cumsum(1)
-    sums = []
-    for a, b, k in groups:
-        s = S[:, :, a:b]
-        before = F.pad(s[:, :max(T - k, 0)], (0, 0, min(k, T), 0))  # S[t - k], zero before the start
-        sums.append(s - before)
-    return torch.cat(sums, -1) / count[:T]
+    B, T, n = x.shape
+    S = F.pad(x.cumsum(1), (0, 0, 1, 0))
+    return (S[:, 1:] - S.gather(1, start[:T].expand(B, T, n))) / count[:T]
 
 
 def causal_convolution(x, kernel):
@@ -89,7 +85,6 @@ class Wavelet(nn.Module):
             raise ValueError(f"wavelet_frac={config.wavelet_frac} and wavelet_window={config.wavelet_window} "
                              "leave no coordinate to average; use 0 < wavelet_frac <= 1")
         self.n_mod = len(windows)
-        self.windows = windows
         self.groups = []  # (start, end, k): runs of coordinates with the same window
         for i, k in enumerate(windows):
             if self.groups and self.groups[-1][2] == k:
@@ -101,6 +96,8 @@ class Wavelet(nn.Module):
         count = torch.minimum(t, window) if config.wavelet_pad == 'valid' else window.expand(len(t), -1)
         # buffers, not parameters, and not saved: 'haar' and 'none' share one state_dict
         self.register_buffer('count', count.contiguous(), persistent=False)
+        start = (torch.arange(config.block_size)[:, None] + 1 - window.long()).clamp(min=0)
+        self.register_buffer('start', start, persistent=False)
         self.mode = config.wavelet
         if self.mode == 'learnable':
             # A causal kernel per coordinate, initialised to the box 1/k, so that at step 0 this is
@@ -129,7 +126,7 @@ class Wavelet(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             xm = x[..., :self.n_mod].float()
             if self.mode == 'haar':
-                y = causal_moving_average(xm, self.groups, self.count)
+                y = causal_moving_average(xm, self.start, self.count)
             else:
                 T = xm.size(1)
                 y = causal_convolution(xm, self.kernel(T) if self.mode == 'learnable' else self.ema_kernel[:T])
@@ -148,8 +145,7 @@ class Wavelet(nn.Module):
             if 'prefix' not in cache:
                 cache['prefix'] = xm.new_zeros(B, size + 1, n)
                 # where S[t - k_i] is in the flattened buffer, for every t and i (row 0 when t < k_i)
-                rows = (torch.arange(size)[:, None] + 1 - torch.tensor(self.windows)).clamp(min=0)
-                cache['window_start'] = (rows * n + torch.arange(n)).to(xm.device)
+                cache['window_start'] = self.start * n + torch.arange(n, device=xm.device)
             cache['prefix'][:, 1:T + 1] = xm.cumsum(1)
         else:
             if 'history' not in cache:
