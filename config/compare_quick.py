@@ -1,4 +1,4 @@
-# A small side-by-side comparison on the built-in pydocs data: ~3 minutes on 2 CPU cores.
+# A small side-by-side comparison on the built-in pydocs data: about a minute on 2 CPU cores.
 # python compare.py config/compare_quick.py
 results = 'results/quick'
 variants = 'none,haar,learnable'
