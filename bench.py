@@ -13,12 +13,12 @@ Random tokens and weights: the speed of a step does not depend on them.
 import os
 import sys
 import time
-from contextlib import nullcontext
 
 import torch
 
 from model import GPT, Cache, sample_next
-from train import DEFAULTS as TRAIN_DEFAULTS, ConfigError, model_config, parse_config, pick_device, pick_dtype
+from train import (DEFAULTS as TRAIN_DEFAULTS, ConfigError, autocast_context, model_config, parse_config,
+                   pick_device, pick_dtype)
 
 DEFAULTS = {k: TRAIN_DEFAULTS[k] for k in ('n_layer', 'n_head', 'n_embd', 'block_size', 'dropout', 'bias',
                                            'wavelet_frac', 'wavelet_levels', 'wavelet_pad', 'wavelet_max_kernel',
@@ -36,19 +36,29 @@ def sync(device):
         torch.mps.synchronize()
 
 
-def bench(c):
+def setup(c):
+    """Threads, device, dtype and the autocast context, as the config says."""
     if c['threads']:
         torch.set_num_threads(c['threads'])
     device = pick_device(c['device'], None)
     dtype = pick_dtype(c['dtype'], device)
-    autocast = nullcontext() if dtype == 'float32' else torch.autocast(device.type, dtype=getattr(torch, dtype))
+    return device, dtype, autocast_context(device, dtype)
+
+
+def build(c, wavelet, device):
+    """The benchmarked model of one variant: the same seed, so the same weights, for every variant."""
+    torch.manual_seed(c['seed'])
+    try:
+        return GPT(model_config(dict(c, wavelet=wavelet), c['vocab_size'])).to(device)
+    except ValueError as e:
+        raise ConfigError(str(e))
+
+
+def bench(c):
+    device, dtype, autocast = setup(c)
     runs = {}
     for name in c['variants'].split(','):
-        torch.manual_seed(c['seed'])
-        try:
-            model = GPT(model_config(dict(c, wavelet=name), c['vocab_size'])).to(device)
-        except ValueError as e:
-            raise ConfigError(str(e))
+        model = build(c, name, device)
         opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), device.type)
         step_model = torch.compile(model) if c['compile'] else model
         x = torch.randint(0, c['vocab_size'], (c['batch_size'], c['block_size']), device=device)
@@ -96,20 +106,12 @@ def bench_generate(c):
     by sampling, interleaved across variants. Then the wall time of model.generate() for gen_tokens
     from a one-token prompt with the cache: the context re-encodings at the block_size boundary included.
     """
-    if c['threads']:
-        torch.set_num_threads(c['threads'])
     load = os.getloadavg()[0]  # before we add to it: the CPU may be shared with other jobs
-    device = pick_device(c['device'], None)
-    dtype = pick_dtype(c['dtype'], device)
-    autocast = nullcontext() if dtype == 'float32' else torch.autocast(device.type, dtype=getattr(torch, dtype))
+    device, dtype, autocast = setup(c)
     T, B = c['block_size'], c['num_samples']
     runs = {}
     for name in c['variants'].split(','):
-        torch.manual_seed(c['seed'])
-        try:
-            model = GPT(model_config(dict(c, wavelet=name), c['vocab_size'])).to(device).eval()
-        except ValueError as e:
-            raise ConfigError(str(e))
+        model = build(c, name, device).eval()
         x = torch.randint(0, c['vocab_size'], (B, T), device=device)
         cache = Cache(c['n_layer'])
         with torch.inference_mode(), autocast:

@@ -101,11 +101,16 @@ def train_seconds(records):
     return out
 
 
+def mean_step_ms(seed_runs):
+    """Mean training-step time over the evals of each seed, then over seeds."""
+    return float(np.mean([np.mean([r['step_ms'] for r in s['records'] if r.get('step_ms')]) for s in seed_runs.values()]))
+
+
 def summarize(runs, baseline):
     """Per variant: final loss, steps-to-match, paired gap and step time, each over seeds."""
     b_steps, b_loss = mean_curve(runs[baseline])
     target, b_last = b_loss[:, -1].mean(), b_steps[-1]
-    b_ms = np.mean([np.mean([r['step_ms'] for r in s['records'] if r.get('step_ms')]) for s in runs[baseline].values()])
+    b_ms = mean_step_ms(runs[baseline])
     out = {}
     for variant, seed_runs in runs.items():
         steps, loss = mean_curve(seed_runs)
@@ -115,7 +120,7 @@ def summarize(runs, baseline):
         common = [s for s in seed_runs if s in runs[baseline]]
         final = {s: seed_runs[s]['records'][-1]['val_loss'] for s in seed_runs}
         gaps = [final[s] - runs[baseline][s]['records'][-1]['val_loss'] for s in common]
-        ms = np.mean([np.mean([r['step_ms'] for r in s['records'] if r.get('step_ms')]) for s in seed_runs.values()])
+        ms = mean_step_ms(seed_runs)
         out[variant] = dict(
             seeds=sorted(seed_runs), params=next(iter(seed_runs.values()))['params'],
             steps=steps[-1], final=float(loss[:, -1].mean()), final_std=float(loss[:, -1].std(ddof=1)) if len(loss) > 1 else 0.0,

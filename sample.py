@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from model import GPT, GPTConfig
-from train import ConfigError, parse_config, pick_device, pick_dtype
+from train import ConfigError, autocast_context, load_model_state, parse_config, pick_device, pick_dtype
 
 DEFAULTS = dict(
     out_dir='out',            # where ckpt.pt is
@@ -100,7 +100,7 @@ def main(argv):
     device = pick_device(c['device'], None)
     dtype = pick_dtype(c['dtype'], device)
     model = GPT(GPTConfig(**ckpt['model_args']))
-    model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in ckpt['model'].items()})
+    load_model_state(model, ckpt['model'])
     model.eval().to(device)
     if not 0 <= c['slide'] <= model.config.block_size:
         raise ConfigError(f"slide={c['slide']} should be in 0..block_size ({model.config.block_size})")
@@ -112,8 +112,7 @@ def main(argv):
     prompt = encode_prompt(c['start'], meta)
     idx = torch.tensor([prompt] * c['num_samples'], dtype=torch.long, device=device)
     g = torch.Generator(device=device).manual_seed(c['seed'])
-    autocast = torch.autocast(device.type, dtype=getattr(torch, dtype)) if dtype != 'float32' else torch.autocast(device.type, enabled=False)
-    with torch.no_grad(), autocast:
+    with torch.no_grad(), autocast_context(device, dtype):
         out = model.generate(idx, c['max_new_tokens'], temperature=c['temperature'],
                              top_k=c['top_k'] or None, generator=g, use_cache=c['cache'], slide=c['slide'])
     path = c['output']

@@ -214,6 +214,16 @@ def stop_requested(stop, ddp, device):
     return bool(flag.item())
 
 
+def autocast_context(device, dtype):
+    """Mixed precision for GPU dtypes; float32 needs none."""
+    return nullcontext() if dtype == 'float32' else torch.autocast(device.type, dtype=getattr(torch, dtype))
+
+
+def load_model_state(model, state):
+    """Load weights, also from checkpoints of a torch.compile'd model (keys prefixed '_orig_mod.')."""
+    model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in state.items()})
+
+
 def save_checkpoint(path, state):
     tmp = path + '.tmp'
     torch.save(state, tmp)
@@ -275,7 +285,7 @@ def train(config):
     except ValueError as e:
         raise ConfigError(str(e))
     if ckpt is not None:
-        model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in ckpt['model'].items()})
+        load_model_state(model, ckpt['model'])
     model.to(device)
     raw_model = model  # what gets saved: never the compiled or DDP wrapper (no '_orig_mod.' keys)
     optimizer = model.configure_optimizers(c['weight_decay'], c['learning_rate'], (c['beta1'], c['beta2']), device.type)
@@ -291,7 +301,7 @@ def train(config):
         model = torch.compile(model)
     if ddp:
         model = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
-    autocast = nullcontext() if dtype == 'float32' else torch.autocast(device.type, dtype=getattr(torch, dtype))
+    autocast = autocast_context(device, dtype)
 
     bs, T, accum = c['batch_size'], c['block_size'], c['gradient_accumulation_steps']
     global_batch = bs * world * accum
