@@ -175,7 +175,11 @@ def difference_table(runs):
 
 
 def plot(runs, path, title):
-    import matplotlib
+    """curves.png; returns False (and draws nothing) when matplotlib, an optional dependency, is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -199,6 +203,7 @@ def plot(runs, path, title):
     fig.tight_layout()
     fig.savefig(path + '.tmp.png', dpi=110)
     os.replace(path + '.tmp.png', path)
+    return True
 
 
 def report(results, variants):
@@ -216,9 +221,10 @@ def report(results, variants):
         f.write(md)
     with open(os.path.join(results, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
-    plot(runs, os.path.join(results, 'curves.png'), title)
+    plotted = plot(runs, os.path.join(results, 'curves.png'), title)
     print(md)
-    print(f"wrote {results}/summary.md, summary.json, curves.png")
+    print(f"wrote {results}/summary.md, summary.json" + (", curves.png" if plotted else
+          "; no curves.png: matplotlib is not installed (pip install matplotlib, then --replot=True)"))
 
 
 def main(argv):

@@ -10,10 +10,11 @@ from train import ConfigError
 
 
 def write_log(results, variant, seed, curve, step_ms=10.0, params=1000):
-    d = os.path.join(results, 'runs', variant, f'seed{seed}')
+    d, curve = os.path.join(results, 'runs', variant, f'seed{seed}'), list(curve)
     os.makedirs(d)
     with open(os.path.join(d, 'log.jsonl'), 'w') as f:
-        f.write(json.dumps({'config': {'dataset': 'x'}, 'params': params}) + '\n')
+        config = {'dataset': 'x', 'n_layer': 1, 'n_embd': 8, 'block_size': 8, 'batch_size': 2, 'max_iters': curve[-1][0]}
+        f.write(json.dumps({'config': config, 'params': params}) + '\n')
         for it, loss in curve:
             f.write(json.dumps({'iter': it, 'val_loss': loss, 'train_loss': loss, 'step_ms': step_ms if it else None}) + '\n')
 
@@ -73,3 +74,14 @@ def test_compare_end_to_end(tmp_path, monkeypatch):
     main(args)  # complete runs are not trained again
     assert os.path.getmtime('res/runs/haar/seed2/log.jsonl') == mtime
     main(['--replot=True', '--results=res'])
+
+
+def test_report_without_matplotlib(tmp_path, monkeypatch, capsys):
+    import sys
+    r = str(tmp_path)
+    write_log(r, 'none', 1, [(0, 3.0), (10, 2.0)])
+    write_log(r, 'haar', 1, [(0, 3.0), (10, 1.5)])
+    monkeypatch.setitem(sys.modules, 'matplotlib', None)  # import matplotlib now raises ImportError
+    main(['--replot=True', f'--results={r}', '--variants=none,haar'])
+    assert os.path.exists(os.path.join(r, 'summary.md')) and not os.path.exists(os.path.join(r, 'curves.png'))
+    assert 'pip install matplotlib' in capsys.readouterr().out
