@@ -170,7 +170,8 @@ class Wavelet(nn.Module):
             history[:, pos] = xm
             size = kernel.size(0)
             y = (history[:, :pos + 1] * kernel[size - 1 - pos:]).sum(1) * self.scale[pos]
-        return torch.cat([y.to(x.dtype), x[:, self.n_mod:]], dim=-1)
+        x[:, :self.n_mod] = y  # x is this step's own tensor (Block.step made it): overwrite in place
+        return x
 
     def kernel(self, T):
         """The learnable kernels as one (T, n_mod) tensor: row lag holds each coordinate's weight
@@ -183,6 +184,16 @@ class Wavelet(nn.Module):
 
 # ----------------------------------------------------------------------------------------------
 # The transformer (nanoGPT's module names, so checkpoints and tools stay familiar)
+
+# Decoding one token is so little arithmetic that nn.Module's per-call overhead is a sizable share
+# of a step: the step() methods call the functions behind LayerNorm and Linear directly.
+def layer_norm(m, x):
+    return F.layer_norm(x, m.normalized_shape, m.weight, m.bias, m.eps)
+
+
+def linear(m, x):
+    return F.linear(x, m.weight, m.bias)
+
 
 class CausalSelfAttention(nn.Module):
 
@@ -213,11 +224,11 @@ class CausalSelfAttention(nn.Module):
     def step(self, x, cache, pos):
         """One new token x (B, C) at position pos attends to the cached keys and values, and its own."""
         B, C = x.size()
-        q, k, v = self.c_attn(x).view(B, 3, self.n_head, 1, C // self.n_head).unbind(1)
+        q, k, v = linear(self.c_attn, x).view(B, 3, self.n_head, 1, C // self.n_head).unbind(1)
         cache['k'][:, :, pos:pos + 1] = k
         cache['v'][:, :, pos:pos + 1] = v
         y = F.scaled_dot_product_attention(q, cache['k'][:, :, :pos + 1], cache['v'][:, :, :pos + 1])
-        return self.resid_dropout(self.c_proj(y.view(B, C)))
+        return linear(self.c_proj, y.view(B, C))  # decoding is inference: no dropout
 
 
 class MLP(nn.Module):
@@ -251,8 +262,8 @@ class Block(nn.Module):
 
     def step(self, x, cache, pos):
         """forward() for one new token x (B, C) at position pos, given the cache of the positions before."""
-        x = x + self.attn.step(self.ln_1(x), cache, pos)
-        x = x + self.mlp(self.ln_2(x))
+        x = x + self.attn.step(layer_norm(self.ln_1, x), cache, pos)
+        x = x + linear(self.mlp.c_proj, F.gelu(linear(self.mlp.c_fc, layer_norm(self.ln_2, x))))
         if self.wavelet is not None:
             x = self.wavelet.step(x, cache, pos)
         return x
@@ -332,11 +343,11 @@ class GPT(nn.Module):
         what forward() would give for the whole context, at the cost of one position."""
         pos = cache.pos
         assert pos < self.config.block_size, f"the context is full ({pos} tokens): encode a shorter one"
-        x = self.transformer.wte(idx) + self.transformer.wpe.weight[pos]
+        x = self.transformer.wte.weight[idx] + self.transformer.wpe.weight[pos]
         for block, layer in zip(self.transformer.h, cache.layers):
             x = block.step(x, layer, pos)
         cache.pos = pos + 1
-        return self.lm_head(self.transformer.ln_f(x))
+        return linear(self.lm_head, layer_norm(self.transformer.ln_f, x))
 
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True, slide=0):
         """
