@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from model import GPT, Cache, sample_next
+from model import GPT, Cache, decoding, sample_next
 from train import (DEFAULTS as TRAIN_DEFAULTS, ConfigError, autocast_context, model_config, parse_config,
                    pick_device, pick_dtype)
 
@@ -114,7 +114,7 @@ def bench_generate(c):
         model = build(c, name, device).eval()
         x = torch.randint(0, c['vocab_size'], (B, T), device=device)
         cache = Cache(c['n_layer'])
-        with torch.inference_mode(), autocast:
+        with autocast, decoding(device):
             model(x[:, :-1], cache=cache)  # positions 0 .. T-2; each timed step writes position T-1
         runs[name] = dict(model=model, x=x, cache=cache, cached=[], recomputed=[])
 
@@ -134,7 +134,7 @@ def bench_generate(c):
         sync(device)
         return (time.perf_counter() - t0) / n
 
-    with torch.inference_mode(), autocast:
+    with autocast, decoding(device):  # as in generate()
         for r in runs.values():
             for _ in range(c['warmup']):
                 cached_step(r)
