@@ -1,6 +1,7 @@
 """
-Time one training iteration (forward, backward, AdamW step) of each wavelet variant, interleaved
-so that every variant sees the same machine load, and print a table. With --mode=generate, time
+Time one training iteration (forward, backward, AdamW step) of each model variant, interleaved
+so that every variant sees the same machine load, and print a table. Variants are written as in
+compare.py ('haar', 'haar+wavelet_frac=0.25', ...); every model setting is accepted. With --mode=generate, time
 generation instead: cached against recomputed, and one second of 16 kHz audio.
 
     python bench.py                              # the paper's model, batch 8, on this machine
@@ -13,20 +14,41 @@ Random tokens and weights: the speed of a step does not depend on them.
 import os
 import sys
 import time
+from dataclasses import dataclass
 
+if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
 import torch
 
-from model import GPT, Cache, decoding, sample_next
-from train import (DEFAULTS as TRAIN_DEFAULTS, ConfigError, autocast_context, model_config, parse_config,
-                   pick_device, pick_dtype)
+from common import (SystemConfig, autocast_context, model_config, parse_config, parse_variant, pick_device,
+                    pick_dtype)
+from errors import main_guard
+from generate import decoding, generate, sample_next
+from model import GPT, GPTConfig, at_least, one_of
 
-DEFAULTS = {k: TRAIN_DEFAULTS[k] for k in ('n_layer', 'n_head', 'n_embd', 'block_size', 'dropout', 'bias',
-                                           'wavelet_frac', 'wavelet_levels', 'wavelet_pad', 'wavelet_max_kernel',
-                                           'device', 'dtype', 'compile', 'seed')}
-DEFAULTS.update(variants='none,haar,learnable', batch_size=8, vocab_size=27, steps=5, rounds=5, warmup=2,
-                threads=0,  # threads 0: torch's default
-                mode='train',  # 'train': one training iteration | 'generate': tokens per second when sampling
-                num_samples=1, gen_tokens=16_000)  # generate: sequences side by side, and the length of the whole run
+
+@dataclass
+class BenchConfig:
+    mode: str = 'train'           # 'train': one training iteration | 'generate': tokens per second when sampling
+    variants: str = 'none,haar,learnable'  # model variants as in compare.py: 'haar', 'haar+wavelet_frac=0.25', ...
+    batch_size: int = 8
+    vocab_size: int = 27
+    steps: int = 5                # timed steps per round
+    rounds: int = 5               # rounds, each variant in turn; the median round counts
+    warmup: int = 2
+    threads: int = 0              # 0: torch's default
+    compile: bool = False         # torch.compile the model (train mode)
+    num_samples: int = 1          # generate: sequences side by side
+    gen_tokens: int = 16_000      # generate: the length of the whole run
+
+    def __post_init__(self):
+        one_of(self, 'mode', 'train', 'generate')
+        at_least(self, 1, 'batch_size', 'vocab_size', 'steps', 'rounds', 'num_samples', 'gen_tokens')
+        at_least(self, 0, 'warmup', 'threads')
+
+
+BENCH = (BenchConfig, SystemConfig, GPTConfig)
 
 
 def sync(device):
@@ -45,20 +67,22 @@ def setup(c):
     return device, dtype, autocast_context(device, dtype)
 
 
-def build(c, wavelet, device):
+def variants(c):
+    """{name: overrides} of --variants, each checked before anything runs."""
+    return {v: parse_variant(v, c, BENCH) for v in c['variants'].split(',')}
+
+
+def build(c, overrides, device):
     """The benchmarked model of one variant: the same seed, so the same weights, for every variant."""
     torch.manual_seed(c['seed'])
-    try:
-        return GPT(model_config(dict(c, wavelet=wavelet), c['vocab_size'])).to(device)
-    except ValueError as e:
-        raise ConfigError(str(e))
+    return GPT(model_config(dict(c, **overrides), c['vocab_size'])).to(device)
 
 
 def bench(c):
     device, dtype, autocast = setup(c)
     runs = {}
-    for name in c['variants'].split(','):
-        model = build(c, name, device)
+    for name, overrides in variants(c).items():
+        model = build(c, overrides, device)
         opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), device.type)
         step_model = torch.compile(model) if c['compile'] else model
         x = torch.randint(0, c['vocab_size'], (c['batch_size'], c['block_size']), device=device)
@@ -110,17 +134,18 @@ def bench_generate(c):
     device, dtype, autocast = setup(c)
     T, B = c['block_size'], c['num_samples']
     runs = {}
-    for name in c['variants'].split(','):
-        model = build(c, name, device).eval()
+    for name, overrides in variants(c).items():
+        model = build(c, overrides, device).eval()
         x = torch.randint(0, c['vocab_size'], (B, T), device=device)
-        cache = Cache(c['n_layer'])
+        cache = model.new_cache()
         with autocast, decoding(device):
             model(x[:, :-1], cache=cache)  # positions 0 .. T-2; each timed step writes position T-1
         runs[name] = dict(model=model, x=x, cache=cache, cached=[], recomputed=[])
 
     def cached_step(r):
         r['cache'].pos = T - 1
-        sample_next(r['model'].step(r['x'][:, -1], r['cache']), 1.0)
+        logits, _ = r['model'](r['x'][:, -1:], cache=r['cache'])
+        sample_next(logits[:, -1], 1.0)
 
     def recomputed_step(r):
         logits, _ = r['model'](r['x'])
@@ -147,7 +172,7 @@ def bench_generate(c):
             prompt = r['x'][:, :1]
             sync(device)
             t0 = time.perf_counter()
-            r['model'].generate(prompt, c['gen_tokens'], generator=torch.Generator(device).manual_seed(c['seed']))
+            generate(r['model'], prompt, c['gen_tokens'], generator=torch.Generator(device).manual_seed(c['seed']))
             sync(device)
             r['whole'] = time.perf_counter() - t0
 
@@ -166,11 +191,10 @@ def bench_generate(c):
     return results
 
 
+def main(argv):
+    c, _ = parse_config(argv, BENCH, __doc__)
+    bench_generate(c) if c['mode'] == 'generate' else bench(c)
+
+
 if __name__ == '__main__':
-    try:
-        c = parse_config(sys.argv[1:], DEFAULTS)
-        if c['mode'] not in ('train', 'generate'):
-            raise ConfigError(f"mode={c['mode']!r}: use 'train' or 'generate'")
-        bench_generate(c) if c['mode'] == 'generate' else bench(c)
-    except ConfigError as e:
-        sys.exit(f"error: {e}")
+    main_guard(main, sys.argv[1:])

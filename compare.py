@@ -1,7 +1,8 @@
 """
-Does the wavelet operation reach the baseline's loss in fewer steps? Train variants side by side
-(same settings, seeds, data order and evaluation windows; only the wavelet options differ), then
-write a markdown table and a plot.
+Does an option reach the baseline's loss in fewer steps? Train variants side by side (same
+settings, seeds, data order and evaluation windows; only the variant's settings differ), then
+write a markdown table and a plot. Each run is `python train.py ...` in a process of its own, so
+any run can be repeated alone with the command in its log.
 
     python compare.py config/compare_quick.py                 # a few minutes on 2 CPU cores
     python compare.py config/text8_baseline.py --variants=none,haar,learnable --seeds=1,2,3 \
@@ -9,10 +10,11 @@ write a markdown table and a plot.
     python compare.py --replot=True --results=results/quick   # table and plot again from the logs
                                      # (--variants sets their order; the first is the baseline)
 
-A variant is a wavelet mode plus optional overrides joined by '+', e.g. `haar+wavelet_frac=0.25`,
-`haar+wavelet_window=32` (single window), `haar+wavelet_pad=valid`, `haar+wavelet_last=False`,
-`haar+wavelet_levels=5`, `ema`. The first variant is the baseline. Runs whose log is already
-complete are not trained again, so an interrupted comparison picks up where it stopped.
+A variant is a set of settings joined by '+', each key=value or a bare wavelet mode: `none`,
+`haar`, `haar+wavelet_frac=0.25`, `haar+wavelet_window=32` (single window), `ema`,
+`wavelet=haar+learning_rate=3e-3`. Every variant is checked before the first run. The first
+variant is the baseline. Runs whose log is already complete are not trained again, so an
+interrupted comparison picks up where it stopped.
 
 Steps-to-match: the first evaluated step at which a variant's validation loss (mean over seeds)
 is at or below the baseline's final validation loss (mean over seeds), divided by the baseline's
@@ -22,21 +24,41 @@ import glob
 import json
 import math
 import os
+import signal
+import subprocess
 import sys
+from dataclasses import dataclass
 
+if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
 import numpy as np
 
-from train import DEFAULTS as TRAIN_DEFAULTS, ConfigError, parse_config, train
-from prepare.common import DatasetError
-
-DEFAULTS = dict(TRAIN_DEFAULTS, variants='none,haar,learnable', seeds='1,2,3', results='results/compare', replot=False)
+from common import TRAIN, ConfigError, defaults, parse_config, parse_variant, run_command
+from errors import Interrupted, UserError, main_guard
 
 
-def variant_overrides(variant):
-    """'haar+wavelet_frac=0.25' -> {'wavelet': 'haar', 'wavelet_frac': 0.25}, type-checked like train.py."""
-    mode, *rest = variant.split('+')
-    return {k: v for k, v in parse_config([f'--wavelet={mode}'] + [f'--{r}' for r in rest]).items()
-            if k == 'wavelet' or any(r.startswith(k + '=') for r in rest)}
+@dataclass
+class CompareConfig:
+    variants: str = 'none,haar,learnable'  # comma-separated; the first is the baseline
+    seeds: str = '1,2,3'                   # comma-separated integers: one run per variant and seed
+    results: str = 'results/compare'       # runs/<variant>/seed<n>/, summary.md, summary.json, curves.png
+    replot: bool = False                   # only rebuild the table and plot from the logs
+
+    def __post_init__(self):
+        names = self.variants.split(',')
+        if not all(names) or len(set(names)) != len(names):
+            raise ValueError(f"variants={self.variants!r}: give distinct variants separated by commas")
+        try:
+            [int(s) for s in self.seeds.split(',')]
+        except ValueError:
+            raise ValueError(f"seeds={self.seeds!r}: give integers separated by commas, e.g. 1,2,3")
+        if not self.results:
+            raise ValueError("results must not be empty")
+
+
+COMPARE = (CompareConfig,) + TRAIN
+SET_PER_RUN = ('seed', 'out_dir', 'init_from')  # the comparison sets these itself
 
 
 def run_dir(results, variant, seed):
@@ -54,19 +76,38 @@ def complete(path, max_iters):
 
 
 def run_all(c):
-    variants, seeds = c['variants'].split(','), [int(s) for s in str(c['seeds']).split(',')]
+    variants = {v: parse_variant(v, c, TRAIN, forbidden=SET_PER_RUN) for v in c['variants'].split(',')}
+    seeds = [int(s) for s in c['seeds'].split(',')]
+    base = defaults(TRAIN)
+    shared = [f'--{k}={v}' for k, v in c.items() if k in base and k not in SET_PER_RUN and v != base[k]]
     for seed in seeds:  # seed-major: a partial comparison already holds every variant
-        for variant in variants:
+        for variant, overrides in variants.items():
             out = run_dir(c['results'], variant, seed)
             if complete(os.path.join(out, 'log.jsonl'), c['max_iters']):
                 print(f"{variant} seed {seed}: done already")
                 continue
-            print(f"=== {variant}, seed {seed} ===")
+            print(f"=== {variant}, seed {seed} ===", flush=True)
             resume = os.path.exists(os.path.join(out, 'ckpt.pt'))  # an interrupted run goes on
-            cfg = dict(c, **variant_overrides(variant), seed=seed, out_dir=out, init_from='resume' if resume else 'scratch')
-            for k in ('variants', 'seeds', 'results', 'replot'):
-                cfg.pop(k)
-            train(cfg)
+            args = shared + [f'--{k}={v}' for k, v in overrides.items()] + \
+                [f'--seed={seed}', f'--out_dir={out}', f"--init_from={'resume' if resume else 'scratch'}"]
+            code = run_train(args)
+            if code == 130:
+                raise Interrupted(f"interrupted during {variant} seed {seed} (saved); run the same command again to go on")
+            if code:
+                raise UserError(f"the run {variant} seed {seed} failed (exit code {code}); its message is above")
+
+
+def run_train(args):
+    """python train.py args, in a process group of its own: a signal reaches it once, through us
+    (Ctrl-C: it saves and exits 130), and we wait for it to finish saving."""
+    p = subprocess.Popen(run_command('train.py', args), process_group=0)
+    forward = lambda signum, frame: p.send_signal(signum)
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return p.wait()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def load_runs(results):
@@ -228,16 +269,11 @@ def report(results, variants):
 
 
 def main(argv):
-    c = parse_config(argv, DEFAULTS)
+    c, _ = parse_config(argv, COMPARE, __doc__)
     if not c['replot']:
         run_all(c)
     report(c['results'], c['variants'])
 
 
 if __name__ == '__main__':
-    try:
-        main(sys.argv[1:])
-    except (ConfigError, DatasetError) as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt as e:
-        sys.exit(f"\n{e or 'interrupted'}; run the same command again to go on")
+    main_guard(main, sys.argv[1:])

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from compare import load_runs, main, paired_differences, summarize, train_seconds, variant_overrides
-from train import ConfigError
+from common import TRAIN, ConfigError, parse_config, parse_variant
+from compare import load_runs, main, paired_differences, summarize, train_seconds
 
 
 def write_log(results, variant, seed, curve, step_ms=10.0, params=1000):
@@ -52,16 +52,21 @@ def test_train_seconds_excludes_eval():
 
 
 def test_variant_syntax():
-    assert variant_overrides('haar') == {'wavelet': 'haar'}
-    assert variant_overrides('haar+wavelet_frac=0.25+wavelet_last=False') == \
+    c, _ = parse_config([], TRAIN)
+    assert parse_variant('haar', c, TRAIN) == {'wavelet': 'haar'}
+    assert parse_variant('haar+wavelet_frac=0.25+wavelet_last=False', c, TRAIN) == \
         {'wavelet': 'haar', 'wavelet_frac': 0.25, 'wavelet_last': False}
-    with pytest.raises(ConfigError):
-        variant_overrides('haar+wavelet_fraction=0.25')
+    assert parse_variant('wavelet=ema+learning_rate=3e-3+n_layer=3', c, TRAIN) == \
+        {'wavelet': 'ema', 'learning_rate': 3e-3, 'n_layer': 3}
+    for bad in ('haar+wavelet_fraction=0.25', 'daubechies', 'haar+wavelet_frac=2', 'n_layer=x'):
+        with pytest.raises(ConfigError):
+            parse_variant(bad, c, TRAIN)
+    with pytest.raises(ConfigError, match='sets seed'):
+        parse_variant('haar+seed=3', c, TRAIN, forbidden=('seed',))
 
 
-def test_compare_end_to_end(tmp_path, monkeypatch):
-    from test_model import make_text_dataset
-    make_text_dataset(tmp_path)
+def test_compare_end_to_end(tmp_path, monkeypatch, text_dataset):
+    text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
     args = ['--dataset=tiny', '--variants=none,haar', '--seeds=1,2', '--results=res', '--n_layer=1', '--n_head=2',
             '--n_embd=16', '--block_size=16', '--batch_size=4', '--max_iters=4', '--eval_interval=2',

@@ -9,9 +9,9 @@ import os
 import pytest
 import torch
 
-import model as model_module
+import generate as generate_module
+from generate import generate
 from model import GPT, GPTConfig
-from test_model import REPO, run_script
 
 BLOCK = 32
 VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='haar', wavelet_pad='valid'),
@@ -54,15 +54,15 @@ def generate_recording(model, idx, n_new, monkeypatch, replay=None, **kw):
     """generate(), and the logits each new token was sampled from. With replay (B, n_new), the tokens
     are taken from it instead of sampled."""
     seen = []
-    sample = model_module.sample_next
+    sample = generate_module.sample_next
 
     def recording(logits, *args):
         seen.append(logits.clone())
         return sample(logits, *args) if replay is None else replay[:, len(seen) - 1:len(seen)]
 
     with monkeypatch.context() as m:
-        m.setattr(model_module, 'sample_next', recording)
-        out = model.generate(idx, n_new, **kw)
+        m.setattr(generate_module, 'sample_next', recording)
+        out = generate(model, idx, n_new, **kw)
     return out, torch.stack(seen, 1)
 
 
@@ -93,8 +93,8 @@ def test_greedy_cached_equals_recompute(variant):
     model = trained_looking(**variant)
     idx = torch.randint(0, 27, (3, 7), generator=torch.Generator().manual_seed(1))
     for prompt, slide in ((idx, 0), (idx, 5), (torch.cat([idx] * 6, 1), 0)):  # the last one is > block_size
-        cached = model.generate(prompt, 2 * BLOCK + 10, temperature=0, slide=slide)
-        recomputed = model.generate(prompt, 2 * BLOCK + 10, temperature=0, slide=slide, use_cache=False)
+        cached = generate(model, prompt, 2 * BLOCK + 10, temperature=0, slide=slide)
+        recomputed = generate(model, prompt, 2 * BLOCK + 10, temperature=0, slide=slide, use_cache=False)
         assert torch.equal(cached, recomputed)
         assert len(set(cached[:, prompt.size(1):].flatten().tolist())) > 3  # not one token repeated
 
@@ -107,8 +107,8 @@ def test_slide_one_is_nanogpt():
         for _ in range(10):  # nanoGPT's loop: always the last block_size tokens
             logits, _ = model(out[:, -BLOCK:])
             out = torch.cat([out, logits[:, -1].argmax(-1, keepdim=True)], 1)
-    assert torch.equal(model.generate(idx, 10, temperature=0, slide=1, use_cache=False), out)
-    assert torch.equal(model.generate(idx, 10, temperature=0, slide=1), out)
+    assert torch.equal(generate(model, idx, 10, temperature=0, slide=1, use_cache=False), out)
+    assert torch.equal(generate(model, idx, 10, temperature=0, slide=1), out)
 
 
 @pytest.mark.parametrize('variant', [dict(wavelet='haar'), dict(wavelet='learnable')], ids=ids)
@@ -122,11 +122,11 @@ def test_batch_rows_equal_single_runs(variant, monkeypatch):
         alone, alone_logits = generate_recording(model, idx[b:b + 1], n_new, monkeypatch, replay=out[b:b + 1, 6:])
         assert torch.equal(alone, out[b:b + 1])
         assert torch.allclose(alone_logits[0], logits[b], atol=1e-4)
-    greedy = model.generate(idx, n_new, temperature=0)
-    assert all(torch.equal(greedy[b:b + 1], model.generate(idx[b:b + 1], n_new, temperature=0)) for b in range(4))
+    greedy = generate(model, idx, n_new, temperature=0)
+    assert all(torch.equal(greedy[b:b + 1], generate(model, idx[b:b + 1], n_new, temperature=0)) for b in range(4))
 
 
-def test_sample_writes_audio_with_and_without_cache(tmp_path):
+def test_sample_writes_audio_with_and_without_cache(tmp_path, run_script):
     """sample.py on an audio checkpoint: a .wav of the asked length, the same greedy samples both ways."""
     config = dict(block_size=BLOCK, vocab_size=256, n_layer=2, n_head=2, n_embd=32, wavelet='learnable')
     torch.manual_seed(0)
@@ -137,7 +137,7 @@ def test_sample_writes_audio_with_and_without_cache(tmp_path):
     wavs = []
     for cache in (True, False):
         wav = tmp_path / f'cache_{cache}.wav'
-        r = run_script([os.path.join(REPO, 'sample.py'), '--out_dir=out', '--seconds=0.01', '--temperature=0',
+        r = run_script(['sample.py', '--out_dir=out', '--seconds=0.01', '--temperature=0',
                         f'--cache={cache}', f'--output={wav}', '--device=cpu'], tmp_path)
         assert r.returncode == 0, r.stderr
         wavs.append(wav.read_bytes())

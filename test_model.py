@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from common import TRAIN, ConfigError, parse_config
+from dataset import DatasetError, open_split, read_meta, write_dataset
 from model import GPT, GPTConfig, Wavelet, wavelet_windows
-from prepare.common import DatasetError, read_meta, write_dataset
-from train import ConfigError, get_batch, open_split, parse_config, train
+from train import batch_offsets, get_batch, train
 
-REPO = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='learnable'),
             dict(wavelet='haar', wavelet_pad='valid'), dict(wavelet='learnable', wavelet_max_kernel=4),
             dict(wavelet='ema'), dict(wavelet='haar', wavelet_window=8, wavelet_last=False)]
@@ -173,23 +173,6 @@ def test_bad_model_options_are_clear_errors():
 
 # ---------------------------------------------------------------- data
 
-def make_text_dataset(root, name='tiny', n=40_000, dtype='uint8', vocab=27, seed=0):
-    """A learnable toy corpus: words from a small vocabulary."""
-    rng = np.random.default_rng(seed)
-    if dtype == 'uint8':
-        words = ['the ', 'cat ', 'sat ', 'on ', 'a ', 'mat ', 'and ', 'dog ', 'ran ']
-        text = ''.join(rng.choice(words, size=n // 3))[:n]
-        ids = np.array([' abcdefghijklmnopqrstuvwxyz'.index(ch) for ch in text])
-        meta = dict(vocab_size=27, dtype='uint8', modality='text', tokenizer='chars', itos=' abcdefghijklmnopqrstuvwxyz')
-    else:
-        ids = rng.integers(0, vocab, size=n)
-        meta = dict(vocab_size=vocab, dtype=dtype, modality='music', tokenizer='midi_events')
-    split = int(0.9 * len(ids))
-    write_dataset(os.path.join(root, 'data', name), {'train': ids[:split], 'val': ids[split:]},
-                  dict(meta, prepare=f'python prepare/{name}.py'))
-    return os.path.join(root, 'data', name)
-
-
 @pytest.mark.parametrize('dtype,vocab', [('uint8', 27), ('uint8', 256), ('uint16', 388), ('uint16', 65_536)])
 def test_dataset_round_trip(tmp_path, dtype, vocab):
     rng = np.random.default_rng(0)
@@ -215,22 +198,7 @@ def test_rewriting_a_dataset_replaces_it_whole(tmp_path):
     assert sorted(os.listdir(tmp_path / 'data')) == ['x']
 
 
-# ---------------------------------------------------------------- training: helpers
-
-def cfg(tmp_path, **kw):
-    c = parse_config([])
-    c.update(out_dir=str(tmp_path / 'out'), dataset='tiny', n_layer=2, n_head=2, n_embd=32, block_size=32,
-             batch_size=8, max_iters=8, eval_interval=4, eval_iters=2, warmup_iters=2, learning_rate=3e-3,
-             device='cpu', wavelet='haar')
-    c.update(kw)
-    return c
-
-
-def run_script(args, cwd, env=None, **kw):
-    e = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    e.update(env or {})
-    return subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True, env=e, timeout=300, **kw)
-
+# ---------------------------------------------------------------- training
 
 def read_log(path):
     lines = [json.loads(l) for l in open(path)]
@@ -239,27 +207,26 @@ def read_log(path):
 
 # ---------------------------------------------------------------- training
 
-def test_overfit_single_batch(tmp_path, monkeypatch):
-    make_text_dataset(tmp_path)
+def test_overfit_single_batch(tmp_path, monkeypatch, text_dataset, train_config):
+    text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
-    records = train(cfg(tmp_path, overfit_single_batch=True, max_iters=60, eval_interval=60,
+    records = train(train_config(overfit_single_batch=True, max_iters=60, eval_interval=60,
                         learning_rate=1e-2, warmup_iters=5, eval_iters=1))
     assert records[0]['val_loss'] > 3.0  # ~ln(27) at init
     # the loss on the memorised batch: train once more and read the progress, via a direct forward
     ckpt = torch.load(tmp_path / 'out' / 'ckpt.pt', weights_only=True)
     model = GPT(GPTConfig(**ckpt['model_args']))
     model.load_state_dict(ckpt['model'])
-    from train import batch_offsets
     data = open_split(str(tmp_path / 'data' / 'tiny'), ckpt['meta'], 'train')
     x, y = get_batch(data, batch_offsets(1337, 0, len(data), 32, 8), 32, torch.device('cpu'))
     _, loss = model(x, y)
     assert loss.item() < 1.0, loss.item()
 
 
-def test_training_lowers_val_loss_and_writes_log(tmp_path, monkeypatch):
-    make_text_dataset(tmp_path)
+def test_training_lowers_val_loss_and_writes_log(tmp_path, monkeypatch, text_dataset, train_config):
+    text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
-    records = train(cfg(tmp_path, max_iters=40, eval_interval=20, wavelet='learnable'))
+    records = train(train_config(max_iters=40, eval_interval=20, wavelet='learnable'))
     assert [r['iter'] for r in records] == [0, 20, 40]
     assert records[-1]['val_loss'] < records[0]['val_loss'] - 0.5
     lines = [json.loads(l) for l in open(tmp_path / 'out' / 'log.jsonl')]
@@ -271,22 +238,22 @@ def test_training_lowers_val_loss_and_writes_log(tmp_path, monkeypatch):
     assert not any(k.startswith('_orig_mod.') for k in ckpt['model'])
 
 
-def test_eval_windows_are_fixed_across_runs_and_seeds(tmp_path, monkeypatch):
-    make_text_dataset(tmp_path)
+def test_eval_windows_are_fixed_across_runs_and_seeds(tmp_path, monkeypatch, text_dataset, train_config):
+    text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
-    a = train(cfg(tmp_path, eval_only=True, seed=1))
-    b = train(cfg(tmp_path, eval_only=True, seed=1))
+    a = train(train_config(eval_only=True, seed=1))
+    b = train(train_config(eval_only=True, seed=1))
     assert a[0]['val_loss'] == b[0]['val_loss']
 
 
-def test_resume_is_exact(tmp_path, monkeypatch):
+def test_resume_is_exact(tmp_path, monkeypatch, text_dataset, train_config):
     """2N iterations straight == N, stop, resume for N more: identical losses and weights."""
-    make_text_dataset(tmp_path)
+    text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
     kw = dict(max_iters=12, eval_interval=3, lr_decay_iters=12, dropout=0.1, wavelet='learnable')
-    straight = train(cfg(tmp_path, out_dir='a', **kw))
-    first = train(cfg(tmp_path, out_dir='b', **dict(kw, max_iters=6)))
-    second = train(cfg(tmp_path, out_dir='b', init_from='resume', **kw))
+    straight = train(train_config(out_dir='a', **kw))
+    first = train(train_config(out_dir='b', **dict(kw, max_iters=6)))
+    second = train(train_config(out_dir='b', init_from='resume', **kw))
     assert [r['val_loss'] for r in straight] == [r['val_loss'] for r in first + second]
     a = torch.load('a/ckpt.pt', weights_only=True)['model']
     b = torch.load('b/ckpt.pt', weights_only=True)['model']
@@ -294,14 +261,14 @@ def test_resume_is_exact(tmp_path, monkeypatch):
     assert [r['iter'] for r in read_log('b/log.jsonl')] == [0, 3, 6, 9, 12]
 
 
-def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path):
-    make_text_dataset(tmp_path)
+def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path, text_dataset, run_script, repo):
+    text_dataset(tmp_path)
     common = ['--dataset=tiny', '--n_layer=2', '--n_head=2', '--n_embd=32', '--block_size=32', '--max_iters=4',
               '--eval_interval=2', '--eval_iters=2', '--device=cpu', '--wavelet=learnable', '--learning_rate=3e-3']
-    one = run_script([os.path.join(REPO, 'train.py'), '--out_dir=one', '--batch_size=8'] + common, tmp_path)
+    one = run_script(['train.py', '--out_dir=one', '--batch_size=8'] + common, tmp_path)
     assert one.returncode == 0, one.stderr
     two = run_script(['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
-                      os.path.join(REPO, 'train.py'), '--out_dir=two', '--batch_size=4'] + common, tmp_path)
+                      os.path.join(repo, 'train.py'), '--out_dir=two', '--batch_size=4'] + common, tmp_path)
     assert two.returncode == 0, two.stderr
     la, lb = read_log(tmp_path / 'one' / 'log.jsonl'), read_log(tmp_path / 'two' / 'log.jsonl')
     assert len(la) == len(lb) == 3
@@ -314,12 +281,12 @@ def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
-def test_sigterm_saves_a_checkpoint(tmp_path):
-    make_text_dataset(tmp_path)
-    args = [os.path.join(REPO, 'train.py'), '--dataset=tiny', '--n_layer=2', '--n_head=2', '--n_embd=32',
+def test_sigterm_saves_a_checkpoint(tmp_path, text_dataset, repo):
+    text_dataset(tmp_path)
+    args = [os.path.join(repo, 'train.py'), '--dataset=tiny', '--n_layer=2', '--n_head=2', '--n_embd=32',
             '--block_size=32', '--batch_size=4', '--max_iters=100000', '--eval_interval=100000', '--device=cpu',
             '--out_dir=out']
-    e = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    e = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS='1')
     p = subprocess.Popen([sys.executable] + args, cwd=tmp_path, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / 'out' / 'log.jsonl').exists():
@@ -333,12 +300,12 @@ def test_sigterm_saves_a_checkpoint(tmp_path):
     assert 'init_from=resume' in out + err
 
 
-def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    make_text_dataset(tmp_path)
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, text_dataset, train_config, run_script):
+    text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
-    train(cfg(tmp_path, max_iters=4, eval_interval=4))
+    train(train_config(max_iters=4, eval_interval=4))
     good = (tmp_path / 'out' / 'ckpt.pt').read_bytes()
-    r = run_script([os.path.join(REPO, 'train.py'), f'--out_dir={tmp_path / "out"}', '--init_from=resume',
+    r = run_script(['train.py', f'--out_dir={tmp_path / "out"}', '--init_from=resume',
                     '--dataset=tiny', '--max_iters=50', '--learning_rate=1e12', '--grad_clip=0.0',
                     '--warmup_iters=0', '--decay_lr=False', '--device=cpu', '--eval_interval=2'], tmp_path)
     assert r.returncode == 1 and 'diverged' in r.stderr.strip().splitlines()[-1], r.stderr
@@ -348,13 +315,13 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
 # ---------------------------------------------------------------- clear errors
 
 def test_config_errors():
-    with pytest.raises(ConfigError, match='unknown config key'):
-        parse_config(['--n_layers=4'])
+    with pytest.raises(ConfigError, match='unknown setting .n_layers.*did you mean n_layer'):
+        parse_config(['--n_layers=4'], TRAIN)
     with pytest.raises(ConfigError, match='should be a int'):
-        parse_config(['--n_layer=4.5'])
+        parse_config(['--n_layer=4.5'], TRAIN)
     with pytest.raises(ConfigError, match='should be a bool'):
-        parse_config(['--compile=1'])
-    assert parse_config(['--learning_rate=1', '--wavelet=haar'])['learning_rate'] == 1.0
+        parse_config(['--compile=1'], TRAIN)
+    assert parse_config(['--learning_rate=1', '--wavelet=haar'], TRAIN)[0]['learning_rate'] == 1.0
 
 
 @pytest.mark.parametrize('damage,words', [
@@ -363,8 +330,8 @@ def test_config_errors():
     ('odd_size', 'not a multiple'),
     ('big_ids', '>= vocab_size'),
 ])
-def test_bad_dataset_is_a_one_line_error(tmp_path, damage, words):
-    d = make_text_dataset(tmp_path, dtype='uint16', vocab=300)
+def test_bad_dataset_is_a_one_line_error(tmp_path, damage, words, text_dataset, run_script):
+    d = text_dataset(tmp_path, dtype='uint16', vocab=300)
     train_bin = os.path.join(d, 'train.bin')
     if damage == 'no_meta':
         os.remove(os.path.join(d, 'meta.json'))
@@ -378,7 +345,7 @@ def test_bad_dataset_is_a_one_line_error(tmp_path, damage, words):
         data = np.fromfile(train_bin, dtype=np.uint16)
         data[5] = 5000
         data.tofile(train_bin)
-    r = run_script([os.path.join(REPO, 'train.py'), '--dataset=tiny', '--device=cpu'], tmp_path)
+    r = run_script(['train.py', '--dataset=tiny', '--device=cpu'], tmp_path)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], r.stderr
@@ -386,18 +353,41 @@ def test_bad_dataset_is_a_one_line_error(tmp_path, damage, words):
     assert ('python prepare/tiny.py' if damage != 'no_meta' else '--out data/tiny') in lines[0], r.stderr
 
 
-def test_bad_config_is_a_one_line_error(tmp_path):
-    r = run_script([os.path.join(REPO, 'train.py'), '--wavelet=daubechies'], tmp_path)
+def test_bad_config_is_a_one_line_error(tmp_path, run_script):
+    r = run_script(['train.py', '--wavelet=daubechies'], tmp_path)
     assert r.returncode == 1 and r.stderr.strip().splitlines() == [r.stderr.strip()]
-    r = run_script([os.path.join(REPO, 'train.py'), 'config/nope.py'], tmp_path)
+    r = run_script(['train.py', 'config/nope.py'], tmp_path)
     assert r.returncode == 1 and 'does not exist' in r.stderr
 
 
-def test_sample_prints_text(tmp_path, monkeypatch):
-    make_text_dataset(tmp_path)
+def test_a_model_setting_that_contradicts_the_checkpoint_is_an_error(tmp_path, text_dataset, run_script):
+    """Resume (and sample) keep the checkpoint's model: a different model setting is named with both
+    values; settings that may change on resume (max_iters) still can; unset model keys come from it."""
+    text_dataset(tmp_path)
+    tiny = ['--dataset=tiny', '--n_layer=2', '--n_head=2', '--n_embd=32', '--block_size=32', '--batch_size=4',
+            '--eval_interval=2', '--eval_iters=1', '--device=cpu', '--out_dir=out']
+    assert run_script(['train.py', '--max_iters=2'] + tiny, tmp_path).returncode == 0
+    before = (tmp_path / 'out' / 'ckpt.pt').read_bytes()
+    r = run_script(['train.py', '--max_iters=4', '--init_from=resume'] + tiny[:-1] + ['--out_dir=out', '--block_size=16'],
+                   tmp_path)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert 'block_size=32' in r.stderr and 'block_size=16' in r.stderr
+    assert (tmp_path / 'out' / 'ckpt.pt').read_bytes() == before
+    r = run_script(['train.py', '--max_iters=4', '--init_from=resume', '--dataset=tiny', '--device=cpu',
+                    '--out_dir=out', '--eval_interval=2', '--eval_iters=1', '--batch_size=4'], tmp_path)
+    assert r.returncode == 0, r.stderr  # n_layer etc. not given: taken from the checkpoint
+    assert [rec['iter'] for rec in read_log(tmp_path / 'out' / 'log.jsonl')] == [0, 2, 4]
+    r = run_script(['sample.py', '--out_dir=out', '--n_layer=3', '--max_new_tokens=5', '--device=cpu'], tmp_path)
+    assert r.returncode == 1 and 'n_layer=2' in r.stderr and 'n_layer=3' in r.stderr, r.stderr
+    r = run_script(['sample.py', '--out_dir=out', '--n_layer=2', '--max_new_tokens=5', '--device=cpu'], tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_sample_prints_text(tmp_path, monkeypatch, text_dataset, train_config, run_script):
+    text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
-    train(cfg(tmp_path, max_iters=4, eval_interval=4))
-    r = run_script([os.path.join(REPO, 'sample.py'), f'--out_dir={tmp_path / "out"}', '--start=the cat',
+    train(train_config(max_iters=4, eval_interval=4))
+    r = run_script(['sample.py', f'--out_dir={tmp_path / "out"}', '--start=the cat',
                     '--max_new_tokens=20', '--num_samples=2', '--device=cpu'], tmp_path)
     assert r.returncode == 0, r.stderr
     samples = [s.strip('\n') for s in r.stdout.split('-' * 40) if s.strip()]

@@ -11,17 +11,15 @@ import zipfile
 import numpy as np
 import pytest
 
+from dataset import DatasetError, read_meta
 from prepare import pydocs, text8
-from prepare.common import DatasetError, read_meta
-
-REPO = os.path.dirname(os.path.abspath(__file__))
+from prepare.common import split_by_fraction
+from tokens import chars
 TINY_MODEL = ['--n_layer=1', '--n_head=2', '--n_embd=16', '--block_size=32', '--batch_size=4', '--max_iters=4',
               '--eval_interval=2', '--eval_iters=1', '--device=cpu', '--wavelet=haar']
 
 
-def run(args, cwd):
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    r = subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+def ok(r):
     assert r.returncode == 0, r.stderr
     return r
 
@@ -29,24 +27,24 @@ def run(args, cwd):
 # ---------------------------------------------------------------- text8's alphabet
 
 def test_normalize_like_text8():
-    assert text8.normalize("Hello, World!") == "hello world "
-    assert text8.normalize("In 1984 it cost $3.50") == "in one nine eight four it cost three five zero "
-    assert text8.normalize("naïve café — déjà vu\n\tend") == "na ve caf d j vu end"
-    assert text8.normalize("  many   spaces  ") == " many spaces "
-    assert set(text8.normalize("Any ~ text @ 42 [x]")) <= set(text8.ALPHABET)
+    assert chars.normalize("Hello, World!") == "hello world "
+    assert chars.normalize("In 1984 it cost $3.50") == "in one nine eight four it cost three five zero "
+    assert chars.normalize("naïve café — déjà vu\n\tend") == "na ve caf d j vu end"
+    assert chars.normalize("  many   spaces  ") == " many spaces "
+    assert set(chars.normalize("Any ~ text @ 42 [x]")) <= set(chars.ALPHABET)
 
 
 def test_encode_decode_round_trip():
     s = "the quick brown fox jumps over the lazy dog"
-    ids = text8.encode(s)
+    ids = chars.encode(s)
     assert ids.dtype == np.uint8 and ids.max() == 26 and ids.min() == 0
-    assert text8.decode(ids.tolist()) == s
+    assert chars.decode(ids.tolist()) == s
 
 
 def test_text8_inputs(tmp_path):
     (tmp_path / 'a.txt').write_text("First book.")
     (tmp_path / 'b.txt').write_text("Second book!")
-    assert text8.normalize(text8.read_input(str(tmp_path))) == "first book second book "
+    assert chars.normalize(text8.read_input(str(tmp_path))) == "first book second book "
     with zipfile.ZipFile(tmp_path / 'text8.zip', 'w') as z:
         z.writestr('text8', ' anarchism originated as')
     assert text8.read_input(str(tmp_path / 'text8.zip')) == ' anarchism originated as'
@@ -59,7 +57,6 @@ def test_text8_inputs(tmp_path):
 
 def test_text8_standard_split():
     """90 / 5 / 5 % in order is exactly text8's standard first 90M / next 5M / last 5M."""
-    from prepare.common import split_by_fraction
     ids = np.zeros(100_000_000, dtype=np.uint8)
     ids[90_000_000] = 1
     splits = split_by_fraction(ids, 0.05, 0.05)
@@ -67,41 +64,40 @@ def test_text8_standard_split():
     assert splits['val'][0] == 1
 
 
-def test_text8_script_on_a_folder(tmp_path):
+def test_text8_script_on_a_folder(tmp_path, run_script):
     books = tmp_path / 'books'
     books.mkdir()
     (books / 'one.txt').write_text("Call me Ishmael. " * 400)
-    r = run([os.path.join(REPO, 'prepare', 'text8.py'), '--input', str(books), '--out', 'data/books'], tmp_path)
+    r = ok(run_script(['prepare/text8.py', '--input', str(books), '--out', 'data/books'], tmp_path))
     meta = read_meta(str(tmp_path / 'data' / 'books'))
     assert meta['vocab_size'] == 27 and meta['tokens']['train'] + meta['tokens']['val'] + meta['tokens']['test'] == 6400
     assert 'train 5,760 chars' in r.stdout
 
 
-def test_text8_empty_input_is_a_one_line_error(tmp_path):
+def test_text8_empty_input_is_a_one_line_error(tmp_path, run_script):
     (tmp_path / 'empty.txt').write_text(" !!! ... ")
-    r = subprocess.run([sys.executable, os.path.join(REPO, 'prepare', 'text8.py'), '--input', 'empty.txt'],
-                       cwd=tmp_path, capture_output=True, text=True)
+    r = run_script(['prepare/text8.py', '--input', 'empty.txt'], tmp_path)
     assert r.returncode == 1 and r.stderr.strip().count('\n') == 0 and 'no letters' in r.stderr
     assert not (tmp_path / 'data').exists() or not os.listdir(tmp_path / 'data')
 
 
 def test_pydocs_builds_offline(tmp_path):
     meta = pydocs.build(str(tmp_path / 'pydocs'))
-    assert meta['tokens']['train'] > 1_000_000 and meta['itos'] == text8.ALPHABET
+    assert meta['tokens']['train'] > 1_000_000 and meta['itos'] == chars.ALPHABET
 
 
 # ---------------------------------------------------------------- end to end, per modality
 
-def test_text_end_to_end(tmp_path):
+def test_text_end_to_end(tmp_path, run_script):
     (tmp_path / 'in.txt').write_text("the cat sat on the mat. " * 300)
-    run([os.path.join(REPO, 'prepare', 'text8.py'), '--input', 'in.txt', '--out', 'data/cats'], tmp_path)
-    run([os.path.join(REPO, 'train.py'), '--dataset=cats', '--out_dir=out'] + TINY_MODEL, tmp_path)
-    run([os.path.join(REPO, 'sample.py'), '--out_dir=out', '--output=s.txt', '--max_new_tokens=50', '--device=cpu'], tmp_path)
+    ok(run_script(['prepare/text8.py', '--input', 'in.txt', '--out', 'data/cats'], tmp_path))
+    ok(run_script(['train.py', '--dataset=cats', '--out_dir=out'] + TINY_MODEL, tmp_path))
+    ok(run_script(['sample.py', '--out_dir=out', '--output=s.txt', '--max_new_tokens=50', '--device=cpu'], tmp_path))
     text = (tmp_path / 's.txt').read_text()
-    assert len(text) == 51 and set(text) <= set(text8.ALPHABET)
+    assert len(text) == 51 and set(text) <= set(chars.ALPHABET)
 
 
-def test_audio_end_to_end(tmp_path):
+def test_audio_end_to_end(tmp_path, run_script):
     pytest.importorskip('scipy')
     from scipy.io import wavfile
     (tmp_path / 'wavs').mkdir()
@@ -109,20 +105,20 @@ def test_audio_end_to_end(tmp_path):
     for i, f in enumerate((220, 330, 440)):
         stereo = 0.3 * np.stack([np.sin(2 * np.pi * f * t), np.sin(2 * np.pi * f * 1.01 * t)], 1)
         wavfile.write(str(tmp_path / 'wavs' / f'clip{i}.wav'), 44100, stereo.astype(np.float32))
-    run([os.path.join(REPO, 'prepare', 'youtubemix.py'), '--input', 'wavs', '--out', 'data/tones'], tmp_path)
-    run([os.path.join(REPO, 'train.py'), '--dataset=tones', '--out_dir=out'] + TINY_MODEL, tmp_path)
-    run([os.path.join(REPO, 'sample.py'), '--out_dir=out', '--seconds=0.05', '--output=s.wav', '--device=cpu'], tmp_path)
+    ok(run_script(['prepare/youtubemix.py', '--input', 'wavs', '--out', 'data/tones'], tmp_path))
+    ok(run_script(['train.py', '--dataset=tones', '--out_dir=out'] + TINY_MODEL, tmp_path))
+    ok(run_script(['sample.py', '--out_dir=out', '--seconds=0.05', '--output=s.wav', '--device=cpu'], tmp_path))
     with wave.open(str(tmp_path / 's.wav')) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
         assert w.getnframes() == 1 + 800  # the one-sample prompt and 0.05 s
     # a .wav prompt is continued
-    run([os.path.join(REPO, 'sample.py'), '--out_dir=out', '--start=FILE:s.wav', '--max_new_tokens=10',
-         '--output=t.wav', '--device=cpu'], tmp_path)
+    ok(run_script(['sample.py', '--out_dir=out', '--start=FILE:s.wav', '--max_new_tokens=10',
+         '--output=t.wav', '--device=cpu'], tmp_path))
     with wave.open(str(tmp_path / 't.wav')) as w:
         assert w.getnframes() == 801 + 10
 
 
-def test_music_end_to_end(tmp_path):
+def test_music_end_to_end(tmp_path, run_script):
     mido = pytest.importorskip('mido')
     (tmp_path / 'midi').mkdir()
     for i in range(4):
@@ -134,11 +130,11 @@ def test_music_end_to_end(tmp_path):
             track.append(mido.Message('note_off', note=pitch, velocity=0, time=100))
         mid.tracks.append(track)
         mid.save(str(tmp_path / 'midi' / f'p{i}.mid'))
-    run([os.path.join(REPO, 'prepare', 'maestro.py'), '--input', 'midi', '--out', 'data/tunes'], tmp_path)
+    ok(run_script(['prepare/maestro.py', '--input', 'midi', '--out', 'data/tunes'], tmp_path))
     assert read_meta(str(tmp_path / 'data' / 'tunes'))['dtype'] == 'uint16'
-    run([os.path.join(REPO, 'train.py'), '--dataset=tunes', '--out_dir=out'] + TINY_MODEL, tmp_path)
-    run([os.path.join(REPO, 'sample.py'), '--out_dir=out', '--max_new_tokens=200', '--output=s.mid', '--device=cpu'], tmp_path)
+    ok(run_script(['train.py', '--dataset=tunes', '--out_dir=out'] + TINY_MODEL, tmp_path))
+    ok(run_script(['sample.py', '--out_dir=out', '--max_new_tokens=200', '--output=s.mid', '--device=cpu'], tmp_path))
     assert mido.MidiFile(str(tmp_path / 's.mid')).length >= 0  # mido reads it back
-    run([os.path.join(REPO, 'sample.py'), '--out_dir=out', '--start=FILE:midi/p0.mid', '--max_new_tokens=20',
-         '--output=t.mid', '--device=cpu'], tmp_path)
+    ok(run_script(['sample.py', '--out_dir=out', '--start=FILE:midi/p0.mid', '--max_new_tokens=20',
+         '--output=t.mid', '--device=cpu'], tmp_path))
     assert len(mido.MidiFile(str(tmp_path / 't.mid')).tracks) >= 1

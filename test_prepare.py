@@ -18,8 +18,11 @@ import pytest
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, REPO)
+import dataset  # noqa: E402
+from dataset import DatasetError  # noqa: E402
+from errors import main_guard  # noqa: E402
 from prepare import bpe, common, maestro, youtubemix  # noqa: E402
-from prepare.common import DatasetError  # noqa: E402
+from tokens import gpt2, midi, mulaw  # noqa: E402
 
 REAL_DATA = os.path.join(REPO, "..", "shared", "data")
 mido = pytest.importorskip("mido")
@@ -27,7 +30,7 @@ pytest.importorskip("scipy")
 from scipy.io import wavfile  # noqa: E402
 
 
-def run_script(name, *args, env=None):
+def run_prepare(name, *args, env=None):
     """Run prepare/<name>.py in a subprocess; (exit code, stdout, stderr)."""
     r = subprocess.run([sys.executable, os.path.join(REPO, "prepare", f"{name}.py"), *args],
                        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120)
@@ -48,8 +51,8 @@ def assert_no_leftovers(folder):
 
 
 def load_dataset(out_dir):
-    meta = common.read_meta(out_dir)
-    dtype = common.DTYPES[meta["dtype"]]
+    meta = dataset.read_meta(out_dir)
+    dtype = dataset.DTYPES[meta["dtype"]]
     return meta, {s: np.fromfile(os.path.join(out_dir, f"{s}.bin"), dtype=dtype) for s in meta["tokens"]}
 
 
@@ -64,7 +67,7 @@ def assert_file_split(meta):
 # ---------------------------------------------------------------- mu-law, WAV in and out
 
 def test_mulaw_endpoints_and_monotonic():
-    enc, dec = youtubemix.mulaw_encode, youtubemix.mulaw_decode
+    enc, dec = mulaw.mulaw_encode, mulaw.mulaw_decode
     assert enc([-1.0, 0.0, 1.0]).tolist() == [0, 128, 255]
     assert enc([-7.0, 7.0]).tolist() == [0, 255]  # out of range clips
     x = np.linspace(-1, 1, 200_001)
@@ -77,7 +80,7 @@ def test_mulaw_endpoints_and_monotonic():
 
 def test_mulaw_round_trip_error_bound():
     x = np.random.default_rng(0).uniform(-1, 1, 100_000) ** 3  # many quiet samples, as in music
-    err = np.abs(youtubemix.mulaw_decode(youtubemix.mulaw_encode(x)) - x)
+    err = np.abs(mulaw.mulaw_decode(mulaw.mulaw_encode(x)) - x)
     # rounding moves the companded value by at most half a step (1/255), which scales |x| + 1/mu
     # by at most 256 ** (1/255): a relative error of 2.2%, and 1e-4 absolute near silence
     assert np.all(err <= (np.abs(x) + 1 / 255) * (256 ** (1 / 255) - 1) + 1e-6)
@@ -111,9 +114,9 @@ def test_44k_stereo_float_becomes_16k_mono_with_the_same_pitch(tmp_path):
     left = sine(440, 44100, n)
     path = str(tmp_path / "a.wav")
     write_wav_file(path, np.stack([left, 0.6 * left], axis=1), 44100, "float32")
-    ids = youtubemix.encode_file(path)
+    ids = mulaw.encode_file(path)
     assert ids.dtype == np.uint8 and abs(len(ids) - n * 16000 / 44100) <= 1
-    x = youtubemix.mulaw_decode(ids)
+    x = mulaw.mulaw_decode(ids)
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     assert abs(np.argmax(spectrum) * 16000 / len(x) - 440) < 2
     assert np.sqrt(np.mean(x[1000:-1000] ** 2)) == pytest.approx(0.8 * 0.5 / np.sqrt(2), rel=0.03)  # mono = mean
@@ -121,9 +124,9 @@ def test_44k_stereo_float_becomes_16k_mono_with_the_same_pitch(tmp_path):
 
 def test_resampling_filters_out_what_16k_cannot_hold():
     x = sine(12_000, 44100, 44100)  # above 8 kHz: dropping samples would alias it to 4 kHz at full level
-    y = youtubemix.resample_to_16k(x, 44100)
+    y = mulaw.resample_to_16k(x, 44100)
     assert np.sqrt(np.mean(y[500:-500] ** 2)) < 0.01 * np.sqrt(np.mean(x ** 2))
-    assert youtubemix.resample_to_16k(x, 16000) is x
+    assert mulaw.resample_to_16k(x, 16000) is x
 
 
 @pytest.mark.parametrize("kind,rate,channels", [("int16", 16000, 1), ("int24", 48000, 2),
@@ -132,7 +135,7 @@ def test_read_wav_formats(tmp_path, kind, rate, channels):
     x = sine(300, rate, rate // 4, 0.7)
     path = str(tmp_path / f"{kind}.wav")
     write_wav_file(path, x if channels == 1 else np.stack([x] * channels, axis=1), rate, kind)
-    y, got_rate = youtubemix.read_wav(path)
+    y, got_rate = mulaw.read_wav(path)
     assert got_rate == rate and y.ndim == 1 and len(y) == len(x)
     assert np.abs(y - x).max() < {"uint8": 0.01}.get(kind, 1e-4)
 
@@ -140,10 +143,10 @@ def test_read_wav_formats(tmp_path, kind, rate, channels):
 def test_write_wav_is_16k_mono_16bit_and_round_trips(tmp_path):
     ids = np.tile(np.arange(256, dtype=np.uint8), 20)
     path = str(tmp_path / "out.wav")
-    youtubemix.write_wav(ids, path, {"sample_rate": 16000})
+    mulaw.write_wav(ids, path)
     with wave.open(path) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 16000, len(ids))
-    assert youtubemix.encode_file(path).tolist() == ids.tolist()  # a generated .wav is a faithful prompt
+    assert mulaw.encode_file(path).tolist() == ids.tolist()  # a generated .wav is a faithful prompt
     assert os.listdir(tmp_path) == ["out.wav"]
 
 
@@ -180,7 +183,7 @@ def test_youtubemix_folder_with_bad_files(tmp_path):
         f.write(b"ID3" + bytes(100))
     with open(os.path.join(src, "notes.txt"), "w") as f:
         f.write("recorded in 2024\n")
-    code, stdout, err = run_script("youtubemix", "--input", src, "--out", out)
+    code, stdout, err = run_prepare("youtubemix", "--input", src, "--out", out)
     assert code == 0, err
     assert "skipped 4 " in err and "4 files used, 4 skipped, 1 non-audio" in stdout
     meta, splits = load_dataset(out)
@@ -188,7 +191,7 @@ def test_youtubemix_folder_with_bad_files(tmp_path):
     assert meta["files"] == {"train": ["clip1.wav", "clip2.wav"], "val": ["clip3.wav"], "test": ["clip10.wav"]}
     assert_file_split(meta)
     for split, names in meta["files"].items():
-        expect = np.concatenate([youtubemix.encode_file(os.path.join(src, n)) for n in names])
+        expect = np.concatenate([mulaw.encode_file(os.path.join(src, n)) for n in names])
         assert splits[split].tolist() == expect.tolist()
     assert abs(meta["tokens"]["test"] - 16000 / 5) <= 1  # 0.2 s of audio
     assert meta["prepare"] == f"python prepare/youtubemix.py --input {src} --out {out}"
@@ -197,11 +200,11 @@ def test_youtubemix_folder_with_bad_files(tmp_path):
 def test_youtubemix_two_files_cut_in_time(tmp_path):
     src, out = str(tmp_path / "in"), str(tmp_path / "ytm")
     make_audio_folder(src, ["a.wav", "b.wav"])
-    code, _, err = run_script("youtubemix", "--input", src, "--out", out)
+    code, _, err = run_prepare("youtubemix", "--input", src, "--out", out)
     assert code == 0, err
     meta, splits = load_dataset(out)
     assert meta["files"]["train"] == meta["files"]["val"] == ["a.wav", "b.wav"] and "cut in time" in meta["split_rule"]
-    total = sum(len(youtubemix.encode_file(os.path.join(src, n))) for n in ("a.wav", "b.wav"))
+    total = sum(len(mulaw.encode_file(os.path.join(src, n))) for n in ("a.wav", "b.wav"))
     assert sum(meta["tokens"].values()) == total and meta["tokens"]["val"] > 0
     assert meta["tokens"]["train"] == pytest.approx(0.9 * total, abs=2)
 
@@ -212,7 +215,7 @@ def test_youtubemix_no_usable_file_is_a_one_line_error(tmp_path, contents):
     src.mkdir()
     for name, data in contents.items():
         (src / name).write_bytes(data)
-    code, _, err = run_script("youtubemix", "--input", str(src), "--out", out)
+    code, _, err = run_prepare("youtubemix", "--input", str(src), "--out", out)
     assert_clean_failure(code, err, out)
 
 
@@ -232,7 +235,7 @@ def test_youtubemix_download_path_with_a_fake_hugging_face(tmp_path, monkeypatch
     out = str(tmp_path / "ytm")
     monkeypatch.setattr(sys, "argv", ["youtubemix.py", "--out", out, "--cache", str(tmp_path / "dl")])
     youtubemix.main()
-    meta = common.read_meta(out)
+    meta = dataset.read_meta(out)
     assert meta["files"]["test"] == ["youtube_mix/youtube_mix/out3.wav"] and meta["source"].endswith("krandiash/youtubemix")
 
     def refused(**kwargs):
@@ -247,38 +250,39 @@ def test_youtubemix_download_path_with_a_fake_hugging_face(tmp_path, monkeypatch
 def test_failed_or_interrupted_rebuild_keeps_the_old_dataset(tmp_path, monkeypatch):
     src, out = str(tmp_path / "in"), str(tmp_path / "ytm")
     make_audio_folder(src, ["a.wav", "b.wav", "c.wav"])
-    assert run_script("youtubemix", "--input", src, "--out", out)[0] == 0
+    assert run_prepare("youtubemix", "--input", src, "--out", out)[0] == 0
     before = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
     os.makedirs(tmp_path / "empty")
-    code, _, err = run_script("youtubemix", "--input", str(tmp_path / "empty"), "--out", out)
+    code, _, err = run_prepare("youtubemix", "--input", str(tmp_path / "empty"), "--out", out)
     assert code == 1 and err.startswith("error: no .wav files")
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(common.json, "dump", interrupt)  # Ctrl-C while meta.json is being written
+    monkeypatch.setattr(dataset.json, "dump", interrupt)  # Ctrl-C while meta.json is being written
     monkeypatch.setattr(sys, "argv", ["youtubemix.py", "--input", src, "--out", out])
-    with pytest.raises(SystemExit, match="interrupted: nothing was written"):
-        common.main_guard(youtubemix.main)
+    with pytest.raises(SystemExit) as e:
+        main_guard(youtubemix.main)
+    assert e.value.code == 130
     assert {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)} == before
     assert_no_leftovers(str(tmp_path))
 
 
 # ---------------------------------------------------------------- MIDI events
 
-ON, OFF, SHIFT, VEL = maestro.NOTE_ON, maestro.NOTE_OFF, maestro.TIME_SHIFT, maestro.VELOCITY
+ON, OFF, SHIFT, VEL = midi.NOTE_ON, midi.NOTE_OFF, midi.TIME_SHIFT, midi.VELOCITY
 
 
 def save_midi(path, tracks, ticks_per_beat=480):
     """tracks: lists of (absolute tick, mido message) -> a type 1 Standard MIDI File."""
-    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    smf = mido.MidiFile(ticks_per_beat=ticks_per_beat)
     for events in tracks:
         track, now = mido.MidiTrack(), 0
         for tick, msg in sorted(events, key=lambda e: e[0]):  # stable: ties keep their order
             track.append(msg.copy(time=tick - now))
             now = tick
-        midi.tracks.append(track)
-    midi.save(path)
+        smf.tracks.append(track)
+    smf.save(path)
     return path
 
 
@@ -302,7 +306,7 @@ def test_midi_tokens_by_hand(tmp_path):
     other = [note(960, 64, 100, channel=1), note(1920, 64, 0, channel=1),  # 1.0 s to 1.5 s
              note(0, 36, 120, channel=9), note(200, 36, off=True, channel=9)]  # drums: left out
     path = save_midi(str(tmp_path / "a.mid"), [tempo_track, piano, other])
-    assert maestro.encode_file(path).tolist() == [
+    assert midi.encode_file(path).tolist() == [
         VEL + 19, ON + 60, SHIFT + 99, VEL + 24, ON + 64, SHIFT + 24, OFF + 60, SHIFT + 24, OFF + 64]
 
 
@@ -310,7 +314,7 @@ def test_midi_restrike_under_pedal_long_gaps_short_notes_and_leading_silence(tmp
     events = [pedal(0, 100), note(1500, 62), note(1550, 62, off=True), note(1650, 62), note(1700, 62, off=True),
               pedal(2000, 10), note(3500, 70, 9), note(3500, 70, off=True)]  # 1 tick = 1 ms below
     path = save_midi(str(tmp_path / "b.mid"), [[tempo(0, 120)] + events], ticks_per_beat=500)
-    assert maestro.encode_file(path).tolist() == [
+    assert midi.encode_file(path).tolist() == [
         VEL + 19, ON + 62, SHIFT + 14, OFF + 62, ON + 62, SHIFT + 34, OFF + 62,  # re-struck after 150 ms
         SHIFT + 99, SHIFT + 49, VEL + 2, ON + 70, SHIFT + 0, OFF + 70]  # 1.5 s gap; a 0 ms note lasts 10 ms
 
@@ -334,23 +338,23 @@ def random_midi(path, rng):
 def test_midi_round_trip_tokens_to_midi_to_tokens(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(12):
-        ids = maestro.encode_file(random_midi(str(tmp_path / f"r{i}.mid"), rng))
-        assert len(ids) > 100 and ids.max() < maestro.VOCAB_SIZE
-        out = maestro.write_midi(ids, str(tmp_path / f"r{i}_decoded.mid"))
-        assert maestro.encode_file(out).tolist() == ids.tolist()
+        ids = midi.encode_file(random_midi(str(tmp_path / f"r{i}.mid"), rng))
+        assert len(ids) > 100 and ids.max() < midi.VOCAB_SIZE
+        out = midi.write_midi(ids, str(tmp_path / f"r{i}_decoded.mid"))
+        assert midi.encode_file(out).tolist() == ids.tolist()
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
 
 
 def test_any_token_sequence_decodes_to_a_valid_midi(tmp_path):
-    ids = np.random.default_rng(1).integers(0, maestro.VOCAB_SIZE, 3000)
-    path = maestro.decode_to_midi(ids, str(tmp_path / "gen.mid"))
-    midi = mido.MidiFile(path)
-    ons = sum(1 for m in midi if m.type == "note_on")
-    offs = sum(1 for m in midi if m.type == "note_off")
+    ids = np.random.default_rng(1).integers(0, midi.VOCAB_SIZE, 3000)
+    path = midi.write_midi(ids, str(tmp_path / "gen.mid"))
+    read = mido.MidiFile(path)
+    ons = sum(1 for m in read if m.type == "note_on")
+    offs = sum(1 for m in read if m.type == "note_off")
     assert ons == int((ids < OFF).sum()) == offs  # every note-on written, every note closed
-    assert len(maestro.encode_file(path)) > 0
+    assert len(midi.encode_file(path)) > 0
     with pytest.raises(ValueError):
-        maestro.write_midi([ON + 60, maestro.VOCAB_SIZE], str(tmp_path / "bad.mid"))
+        midi.write_midi([ON + 60, midi.VOCAB_SIZE], str(tmp_path / "bad.mid"))
 
 
 # ---------------------------------------------------------------- maestro.py end to end
@@ -372,7 +376,7 @@ def test_maestro_folder_without_csv_and_bad_files(tmp_path):
     save_midi(os.path.join(src, "drums.mid"), [[note(0, 36, channel=9), note(100, 36, off=True, channel=9)]])
     with open(os.path.join(src, "readme.txt"), "w") as f:
         f.write("performances\n")
-    code, stdout, err = run_script("maestro", "--input", src, "--out", out, "--workers", "2")
+    code, stdout, err = run_prepare("maestro", "--input", src, "--out", out, "--workers", "2")
     assert code == 0, err
     assert "skipped 3 MIDI files" in err and "7 files used, 3 skipped, 1 non-MIDI" in stdout
     meta, splits = load_dataset(out)
@@ -381,7 +385,7 @@ def test_maestro_folder_without_csv_and_bad_files(tmp_path):
     assert sorted(sum(meta["files"].values(), [])) == sorted([f"piece{i}.mid" for i in range(6)] + ["sub/piece6.MIDI"])
     assert [len(f) for f in meta["files"].values()] == [5, 1, 1]
     for split, names in meta["files"].items():
-        expect = np.concatenate([maestro.encode_file(os.path.join(src, n)) for n in names])
+        expect = np.concatenate([midi.encode_file(os.path.join(src, n)) for n in names])
         assert splits[split].tolist() == expect.tolist()
 
 
@@ -404,10 +408,10 @@ def test_maestro_zip_with_official_csv_and_a_corrupt_member(tmp_path):
     with open(zip_path, "wb") as f:
         f.write(data)
     out = str(tmp_path / "maestro")
-    code, stdout, err = run_script("maestro", "--input", zip_path, "--out", out, "--workers", "1")
+    code, stdout, err = run_prepare("maestro", "--input", zip_path, "--out", out, "--workers", "1")
     assert code == 0, err
     assert "unlisted.midi (not in maestro-v3.0.0.csv)" in err and "perf4.midi (BadZipFile" in err
-    meta = common.read_meta(out)
+    meta = dataset.read_meta(out)
     prefix = "maestro-v3.0.0/2018/"
     assert meta["files"] == {"train": [prefix + "perf0.midi", prefix + "perf3.midi"],
                              "val": [prefix + "perf1.midi"], "test": [prefix + "perf2.midi"]}
@@ -415,7 +419,7 @@ def test_maestro_zip_with_official_csv_and_a_corrupt_member(tmp_path):
 
     with open(zip_path, "wb") as f:  # a truncated download
         f.write(data[: len(data) // 2])
-    assert_clean_failure(*run_script("maestro", "--input", zip_path, "--out", out + "2")[::2], out + "2")
+    assert_clean_failure(*run_prepare("maestro", "--input", zip_path, "--out", out + "2")[::2], out + "2")
 
 
 @pytest.mark.parametrize("contents", [{}, {"a.mid": b"garbage", "b.midi": b""}, {"notes.txt": b"hello"}])
@@ -424,7 +428,7 @@ def test_maestro_no_usable_file_is_a_one_line_error(tmp_path, contents):
     src.mkdir()
     for name, data in contents.items():
         (src / name).write_bytes(data)
-    code, _, err = run_script("maestro", "--input", str(src), "--out", out, "--workers", "1")
+    code, _, err = run_prepare("maestro", "--input", str(src), "--out", out, "--workers", "1")
     assert_clean_failure(code, err, out)
 
 
@@ -455,13 +459,13 @@ def test_bpe_offline_is_a_clear_one_line_error(tmp_path):
     out = str(tmp_path / "bpe")
     blocked = {"TIKTOKEN_CACHE_DIR": str(tmp_path / "empty_cache"), "HTTPS_PROXY": "http://127.0.0.1:9",
                "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
-    code, _, err = run_script("bpe", "--input", str(tmp_path / "a.txt"), "--out", out, env=blocked)
+    code, _, err = run_prepare("bpe", "--input", str(tmp_path / "a.txt"), "--out", out, env=blocked)
     assert_clean_failure(code, err, out)
     assert "GPT-2 encoding" in err and "TIKTOKEN_CACHE_DIR" in err
 
 
 def test_bpe_memmaps_with_a_fake_encoding(tmp_path, monkeypatch):
-    monkeypatch.setattr(bpe, "_encoding", FakeGPT2())
+    monkeypatch.setattr(gpt2, "_encoding", FakeGPT2())
     src = tmp_path / "books"
     (src / "more").mkdir(parents=True)
     (src / "a.txt").write_text("It was a bright cold day in April. " * 30)
@@ -477,20 +481,20 @@ def test_bpe_memmaps_with_a_fake_encoding(tmp_path, monkeypatch):
     text_a, text_b = (src / "a.txt").read_text(), (src / "more" / "b.txt").read_text()
     assert ids.tolist() == list(text_a.encode()) + [50256] + list(text_b.encode()) + [50256]
     assert len(splits["val"]) == len(splits["test"]) == int(len(ids) * 0.05)
-    assert bpe.decode(bpe.encode_text("héllo")) == "héllo"
+    assert gpt2.GPT2().decode(gpt2.GPT2().encode("héllo")) == "héllo"
 
 
 def test_bpe_bad_inputs(tmp_path, monkeypatch):
-    monkeypatch.setattr(bpe, "_encoding", FakeGPT2())
+    monkeypatch.setattr(gpt2, "_encoding", FakeGPT2())
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no .txt files"):
-        bpe.read_documents(str(tmp_path / "empty"))
+        common.read_documents(str(tmp_path / "empty"))
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(DatasetError, match="not a valid zip"):
-        bpe.read_documents(str(tmp_path / "bad.zip"))
+        common.read_documents(str(tmp_path / "bad.zip"))
     with zipfile.ZipFile(tmp_path / "t.zip", "w") as z:
         z.writestr("text8", "anarchism originated")
-    assert bpe.read_documents(str(tmp_path / "t.zip")) == [("text8", "anarchism originated")]
+    assert common.read_documents(str(tmp_path / "t.zip")) == [("text8", "anarchism originated")]
 
 
 # ---------------------------------------------------------------- download
@@ -534,10 +538,10 @@ def test_download_whole_truncated_and_wrong_size(tmp_path, server, monkeypatch):
 def test_real_files(tmp_path):
     midis = sorted(os.listdir(os.path.join(REAL_DATA, "midi")))[::30]  # 5 of the 150; all 150 pass by hand
     for name in midis:
-        ids = maestro.encode_file(os.path.join(REAL_DATA, "midi", name))
-        path = maestro.write_midi(ids, str(tmp_path / "decoded.mid"))
-        assert maestro.encode_file(path).tolist() == ids.tolist(), name
+        ids = midi.encode_file(os.path.join(REAL_DATA, "midi", name))
+        path = midi.write_midi(ids, str(tmp_path / "decoded.mid"))
+        assert midi.encode_file(path).tolist() == ids.tolist(), name
     wav = sorted(os.listdir(os.path.join(REAL_DATA, "audio")))[0]
-    x, rate = youtubemix.read_wav(os.path.join(REAL_DATA, "audio", wav))
-    ids = youtubemix.mulaw_encode(youtubemix.resample_to_16k(x[:rate * 5], rate))
+    x, rate = mulaw.read_wav(os.path.join(REAL_DATA, "audio", wav))
+    ids = mulaw.mulaw_encode(mulaw.resample_to_16k(x[:rate * 5], rate))
     assert abs(len(ids) - 5 * 16000) <= 1 and 100 < len(set(ids.tolist())) <= 256

@@ -5,110 +5,42 @@ Train a GPT, with or without the wavelet operation, on one CPU / GPU / Apple GPU
     python train.py config/text8_wavelet.py --max_iters=2000
     torchrun --standalone --nproc_per_node=8 train.py config/text8_wavelet.py
 
-Every setting below is a plain default; a config file (plain assignments) overrides them, and
---key=value overrides both. Unknown keys and wrong types are errors. The resolved config goes into
-the checkpoint and the first line of out_dir/log.jsonl.
+The settings and their defaults: TrainConfig and SystemConfig in common.py, the model's in
+model.GPTConfig (python train.py --help lists them all). A config file (plain assignments)
+overrides them, and --key=value overrides both; unknown keys, wrong types and values out of range
+are one-line errors. The resolved config goes into the checkpoint and the first line of
+out_dir/log.jsonl.
 
 Data: data/<dataset>/{train,val}.bin and meta.json, written by prepare/*.py. Batch i is drawn by a
 generator seeded with (seed, i), so a resumed run sees exactly the data an uninterrupted run would,
 and under DDP each rank takes its slice of the same global batch.
 """
-import ast
 import json
 import math
 import os
 import platform
 import signal
+import subprocess
 import sys
 import time
-from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, fields
+from contextlib import contextmanager
+from dataclasses import asdict
 
+if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
 import numpy as np
 import torch
 
-from model import GPT, GPTConfig
-from prepare.common import DTYPES, DatasetError, check_token_range, read_meta
+from common import (TRAIN, ConfigError, autocast_context, keep_checkpoint_model, load_checkpoint, load_model_state,
+                    model_config, parse_config, pick_device, pick_dtype, run_command, save_checkpoint)
+from dataset import check_token_range, open_split, read_meta
+from errors import Interrupted, main_guard
+from generate import generate
+from model import GPT
+import tokens
 
-DEFAULTS = dict(
-    # I/O
-    out_dir='out',
-    init_from='scratch',        # 'scratch' | 'resume' (from out_dir/ckpt.pt)
-    eval_interval=250,          # evaluate, log and checkpoint every this many iterations
-    eval_iters=20,              # evaluation uses eval_iters * batch_size * world_size fixed windows per split
-    eval_only=False,
-    sample_tokens=0,            # print a sample of this many tokens at the end (text datasets)
-    # data
-    dataset='pydocs',           # data/<dataset>/; 'pydocs' is built offline on first use
-    batch_size=32,              # sequences per process per micro-step
-    gradient_accumulation_steps=1,
-    block_size=512,
-    overfit_single_batch=False,  # train on batch 0 forever: the quickest proof that the model learns
-    # model (GPTConfig; vocab_size comes from the dataset)
-    n_layer=10, n_head=8, n_embd=128, dropout=0.0, bias=True,
-    wavelet='none',             # 'none' | 'haar' | 'learnable' | 'ema' (control)
-    wavelet_frac=0.5, wavelet_levels=0, wavelet_pad='zero', wavelet_max_kernel=0,
-    wavelet_last=True, wavelet_window=0,
-    # AdamW with linear warmup and cosine decay
-    learning_rate=1e-3, max_iters=5000, weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
-    decay_lr=True, warmup_iters=200, lr_decay_iters=0, min_lr=1e-4,  # lr_decay_iters 0: max_iters
-    # system
-    device='auto',              # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
-    dtype='auto',               # 'auto' (bfloat16 on GPUs that have it, else float16; float32 on CPU) | 'float32' | 'bfloat16' | 'float16'
-    compile=False,              # torch.compile the model (CUDA)
-    seed=1337,
-)
-CHOICES = dict(init_from=('scratch', 'resume'), wavelet=('none', 'haar', 'learnable', 'ema'),
-               wavelet_pad=('zero', 'valid'), dtype=('auto', 'float32', 'bfloat16', 'float16'))
-AUTO_PREPARE = {'pydocs'}  # datasets that need no download: built on first use
-
-
-class ConfigError(Exception):
-    pass
-
-
-def parse_config(argv, defaults=DEFAULTS):
-    """defaults <- config files (plain assignments) <- --key=value, each checked by name and type."""
-    config = dict(defaults)
-
-    def set_key(key, value, where):
-        if key not in defaults:
-            raise ConfigError(f"unknown config key {key!r} in {where}; known keys: {', '.join(defaults)}")
-        want = type(defaults[key])
-        if want is float and type(value) is int:
-            value = float(value)
-        if type(value) is not want:
-            raise ConfigError(f"{key}={value!r} in {where} should be a {want.__name__} (default {defaults[key]!r})")
-        if key in CHOICES and value not in CHOICES[key]:
-            raise ConfigError(f"{key}={value!r} in {where}: choose one of {', '.join(map(repr, CHOICES[key]))}")
-        config[key] = value
-
-    for arg in argv:
-        if arg.startswith('--'):
-            key, eq, text = arg[2:].partition('=')
-            if not eq:
-                raise ConfigError(f"{arg}: write --{key}=value")
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                value = text  # a bare string: --wavelet=haar
-            if type(defaults.get(key)) is str and type(value) is not str:
-                value = text  # a string key keeps its text: --seeds=1,2,3
-            set_key(key, value, arg)
-        else:
-            if not os.path.exists(arg):
-                raise ConfigError(f"config file {arg} does not exist")
-            scope = {}
-            exec(open(arg).read(), {}, scope)
-            for key, value in scope.items():
-                if not key.startswith('_'):
-                    set_key(key, value, arg)
-    return config
-
-
-def model_config(config, vocab_size):
-    args = {f.name: config[f.name] for f in fields(GPTConfig) if f.name in config}
-    return GPTConfig(**dict(args, vocab_size=vocab_size))
+AUTO_PREPARE = {'pydocs': 'pydocs.py'}  # datasets that need no download: built on first use
 
 
 # ----------------------------------------------------------------------------------------------
@@ -117,17 +49,11 @@ def model_config(config, vocab_size):
 def load_dataset(name, master=True):
     data_dir = os.path.join('data', name)
     if name in AUTO_PREPARE and not os.path.exists(os.path.join(data_dir, 'meta.json')) and master:
-        from prepare import pydocs
         print(f"building the offline dataset {data_dir} (first run only)")
-        pydocs.build(data_dir)
+        subprocess.run(run_command(os.path.join('prepare', AUTO_PREPARE[name]), ['--out', data_dir]), check=True)
     meta = read_meta(data_dir)
     check_token_range(data_dir, meta)
     return data_dir, meta
-
-
-def open_split(data_dir, meta, split):
-    # a fresh memmap per use: a long-lived one keeps growing the process's resident memory
-    return np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=DTYPES[meta['dtype']], mode='r')
 
 
 def get_batch(data, offsets, block_size, device):
@@ -164,27 +90,6 @@ def get_lr(it, c):
     return c['min_lr'] + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (c['learning_rate'] - c['min_lr'])
 
 
-def pick_device(name, local_rank):
-    if name == 'auto':
-        if torch.cuda.is_available():
-            name = 'cuda'
-        elif torch.backends.mps.is_available():
-            name = 'mps'
-        else:
-            name = 'cpu'
-    if name == 'cuda' and local_rank is not None:
-        name = f'cuda:{local_rank}'
-    return torch.device(name)
-
-
-def pick_dtype(name, device):
-    if name == 'auto':
-        if device.type == 'cuda':
-            return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
-        return 'float32'
-    return name
-
-
 @contextmanager
 def stop_on_signal():
     """Ctrl-C and SIGTERM set a flag, so the step in flight finishes and the run can save;
@@ -193,7 +98,7 @@ def stop_on_signal():
 
     def handler(signum, frame):
         if stop['signal']:
-            raise KeyboardInterrupt(f"{signal.Signals(signum).name} twice: stopped without saving")
+            raise Interrupted(f"{signal.Signals(signum).name} twice: stopped without saving")
         stop['signal'] = signal.Signals(signum).name
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -214,22 +119,6 @@ def stop_requested(stop, ddp, device):
     return bool(flag.item())
 
 
-def autocast_context(device, dtype):
-    """Mixed precision for GPU dtypes; float32 needs none."""
-    return nullcontext() if dtype == 'float32' else torch.autocast(device.type, dtype=getattr(torch, dtype))
-
-
-def load_model_state(model, state):
-    """Load weights, also from checkpoints of a torch.compile'd model (keys prefixed '_orig_mod.')."""
-    model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in state.items()})
-
-
-def save_checkpoint(path, state):
-    tmp = path + '.tmp'
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # the previous checkpoint stays whole until the new one is complete
-
-
 def run_header(config, device, dtype):
     return {'config': config, 'argv': sys.argv, 'python': platform.python_version(),
             'torch': torch.__version__, 'numpy': np.__version__, 'device': str(device), 'dtype': dtype,
@@ -237,8 +126,9 @@ def run_header(config, device, dtype):
             'threads': torch.get_num_threads(), 'started': time.strftime('%Y-%m-%d %H:%M:%S')}
 
 
-def train(config):
-    """Train as config says. Returns the list of eval records written to log.jsonl."""
+def train(config, given=()):
+    """Train as config says (given: the keys a config file or the command line set). Returns the
+    list of eval records written to log.jsonl."""
     c = config
     ddp = int(os.environ.get('RANK', -1)) != -1
     if ddp:
@@ -254,36 +144,35 @@ def train(config):
         device = pick_device(c['device'], None)
     master = rank == 0
     dtype = pick_dtype(c['dtype'], device)
-    if dtype != 'float32' and device.type == 'cpu':
-        raise ConfigError(f"dtype={dtype} is for GPUs; use dtype=float32 on CPU")
 
     data_dir, meta = load_dataset(c['dataset'], master)
     if ddp:
         dist.barrier()  # rank 0 may have built the dataset
         data_dir, meta = load_dataset(c['dataset'], master)
+    ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
+    ckpt = None
+    if c['init_from'] == 'resume':
+        if not os.path.exists(ckpt_path):
+            raise ConfigError(f"init_from='resume' but {ckpt_path} does not exist; train from scratch first")
+        ckpt = load_checkpoint(ckpt_path)
+        if not {'optimizer', 'scaler', 'rng', 'iter_num', 'config'} <= set(ckpt):
+            raise ConfigError(f"{ckpt_path} holds weights only, not a training state to resume; "
+                              f"train from scratch in another out_dir")
+        if ckpt['config']['dataset'] != c['dataset']:
+            raise ConfigError(f"{ckpt_path} was trained on {ckpt['config']['dataset']!r}, not {c['dataset']!r}")
+        if ckpt['model_args']['vocab_size'] != meta['vocab_size']:
+            raise ConfigError(f"{ckpt_path} has a vocabulary of {ckpt['model_args']['vocab_size']} tokens, but "
+                              f"data/{c['dataset']} now has {meta['vocab_size']}: the dataset was rebuilt "
+                              f"differently; rebuild it as before, or train from scratch in a new out_dir")
+        keep_checkpoint_model(c, given, ckpt['model_args'], ckpt_path)
     n_train = len(open_split(data_dir, meta, 'train'))
     n_val = len(open_split(data_dir, meta, 'val'))
     if min(n_train, n_val) <= c['block_size'] + 1:
         raise ConfigError(f"block_size={c['block_size']} needs more than that many tokens per split "
                           f"(train {n_train}, val {n_val}); lower block_size or give more data")
 
-    ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
-    ckpt = None
-    if c['init_from'] == 'resume':
-        if not os.path.exists(ckpt_path):
-            raise ConfigError(f"init_from='resume' but {ckpt_path} does not exist; train from scratch first")
-        ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=True)
-        if ckpt['config']['dataset'] != c['dataset']:
-            raise ConfigError(f"{ckpt_path} was trained on {ckpt['config']['dataset']!r}, not {c['dataset']!r}")
-        for k in (f.name for f in fields(GPTConfig)):  # the architecture is the checkpoint's
-            if k in c:
-                c[k] = ckpt['config'][k]
-
     torch.manual_seed(c['seed'])  # the same initial weights on every rank and for every variant
-    try:
-        model = GPT(model_config(c, meta['vocab_size']))
-    except ValueError as e:
-        raise ConfigError(str(e))
+    model = GPT(model_config(c, meta['vocab_size']))
     if ckpt is not None:
         load_model_state(model, ckpt['model'])
     model.to(device)
@@ -376,8 +265,8 @@ def train(config):
             if stop_requested(stop, ddp, device):
                 if master:
                     checkpoint()
-                raise KeyboardInterrupt(f"{stop['signal']}: saved {ckpt_path} at iter {iter_num}; "
-                                        f"continue with --init_from=resume")
+                raise Interrupted(f"{stop['signal']}: saved {ckpt_path} at iter {iter_num}; "
+                                  f"continue with --init_from=resume")
 
             # one optimisation step over the global batch; this rank takes its slice
             t0 = time.time()
@@ -414,12 +303,12 @@ def train(config):
     bar.close()
     if master:
         log.close()
-        if c['sample_tokens'] and meta.get('modality') == 'text':
-            from sample import decode_text
-            prompt = torch.zeros((1, 1), dtype=torch.long, device=device)
+        tok = tokens.for_meta(meta)
+        if c['sample_tokens'] and tok.text:
+            prompt = torch.tensor([tok.start()], dtype=torch.long, device=device)
             g = torch.Generator(device=device).manual_seed(c['seed'])
-            out = raw_model.eval().generate(prompt, c['sample_tokens'], temperature=0.8, top_k=None, generator=g)
-            print('sample: ' + decode_text(out[0, 1:].tolist(), meta))
+            out = generate(raw_model.eval(), prompt, c['sample_tokens'], temperature=0.8, generator=g)
+            print('sample: ' + tok.decode(out[0, prompt.size(1):].tolist()))
         if records:
             r = records[-1]
             print(f"final val loss {r['val_loss']:.4f} ({r['val_loss'] / math.log(2):.4f} bits/token) at iter {r['iter']}")
@@ -429,17 +318,13 @@ def train(config):
 
 
 def main(argv):
+    config, given = parse_config(argv, TRAIN, __doc__)
     try:
-        train(parse_config(argv))
-    except (ConfigError, DatasetError) as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt as e:
-        print(f"\n{e or 'interrupted'}", file=sys.stderr)
-        sys.exit(130)
+        train(config, given)
     except FloatingPointError as e:
-        sys.exit(f"error: {e}: the run diverged; lower learning_rate or use dtype=bfloat16 "
-                 f"(the last good checkpoint, if any, is intact)")
+        raise ConfigError(f"{e}: the run diverged; lower learning_rate (or set grad_clip), or on a GPU use "
+                          f"dtype='bfloat16' (the last good checkpoint, if any, is intact)")
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    main_guard(main, sys.argv[1:])

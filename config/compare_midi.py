@@ -1,4 +1,6 @@
-# The published CPU comparison on symbolic music (the 150 MIDI files in ../shared/data/midi, built with prepare/maestro.py --input ../shared/data/midi --out data/midi150).
+# The published CPU comparison on symbolic music: 150 classical solo-piano MIDI files of a private
+# collection (their names: results/midi/files.txt), built with: python prepare/maestro.py --input midi/ --out data/midi150
+# Without those files, MAESTRO is the public equivalent: python prepare/maestro.py --out data/midi150
 # A stated smaller model than the paper's (4 layers, not 10; context 128, not 512) so that
 # 3 variants x 3 seeds take about 30 minutes per dataset on 2 CPU cores.
 results = 'results/midi'

@@ -1,4 +1,6 @@
-# The published CPU comparison on raw audio (the 2 piano WAVs in ../shared/data/audio, built with prepare/youtubemix.py --input ../shared/data/audio --out data/piano).
+# The published CPU comparison on raw audio: 2 piano recordings from freesound.org, 442789
+# ("Pistachio Ice Cream Ragtime", Lena Orsa) and 147793 ("sweet waltz", Setuniman), both CC BY-NC 3.0,
+# as 44.1 kHz stereo WAV in one folder, built with: python prepare/youtubemix.py --input piano/ --out data/piano
 # A stated smaller model than the paper's (4 layers, not 10; context 128, not 512) so that
 # 3 variants x 3 seeds take about 30 minutes per dataset on 2 CPU cores.
 results = 'results/piano'

@@ -5,18 +5,21 @@ pydocs: the offline quick-start dataset. English prose that exists wherever Pyth
 
 The docstrings of the Python standard library's modules, classes and functions (read from the
 source with `ast`, nothing is imported) plus the language reference topics in `pydoc_data`,
-normalised to text8's 27-symbol alphabet exactly as prepare/text8.py does. About 1.9 million
+normalised to text8's 27-symbol alphabet exactly as prepare/text8.py does (tokens/chars.py). About 1.9 million
 characters; the exact text depends on the Python version. Split 90% / 5% / 5% in file order.
 """
 import argparse
 import ast
 import os
+import sys
 import sysconfig
 
-if __package__ in (None, ""):  # run as a script: make `prepare` importable
-    import sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from prepare.common import DatasetError, main_guard, split_by_fraction, write_dataset
-from prepare.text8 import char_meta, encode, normalize
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from errors import main_guard, quiet_interrupts
+from dataset import DatasetError, write_dataset
+from prepare.common import split_by_fraction
+from tokens.chars import Chars, encode, normalize
 
 SKIP = {"test", "tests", "idlelib", "site-packages", "dist-packages", "lib2to3", "__pycache__"}
 
@@ -54,7 +57,7 @@ def build(out_dir="data/pydocs"):
         raise DatasetError(f"only {len(text)} characters of documentation found in this Python; "
                            "use prepare/text8.py --input with any English text instead")
     cmd = "python prepare/pydocs.py" + ("" if out_dir == "data/pydocs" else f" --out {out_dir}")
-    meta = char_meta(f"Python {sysconfig.get_python_version()} standard library docstrings", cmd)
+    meta = dict(Chars.facts(), source=f"Python {sysconfig.get_python_version()} standard library docstrings", prepare=cmd)
     return write_dataset(out_dir, split_by_fraction(encode(text), 0.05, 0.05), meta)
 
 
@@ -66,4 +69,5 @@ def main():
 
 
 if __name__ == "__main__":
+    quiet_interrupts()
     main_guard(main)

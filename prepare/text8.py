@@ -6,45 +6,22 @@ text8: characters of English Wikipedia, 27 symbols (space, a-z). The paper's tex
     python prepare/text8.py --input books/ --out data/books   # a folder of .txt files
 
 Any input is normalised the way text8 was made (Mahoney's wikifil.pl): lowercase, digits spelled
-out ("1984" -> " one nine eight four "), every other non-letter to a space, runs of spaces to one.
-Split: 90% / 5% / 5% in order, which for text8 is the standard first 90M / next 5M / last 5M.
+out ("1984" -> " one nine eight four "), every other non-letter to a space, runs of spaces to one
+(tokens/chars.py). Split: 90% / 5% / 5% in order, which for text8 is the standard first 90M /
+next 5M / last 5M.
 """
 import argparse
 import os
-import re
+import sys
 
-import numpy as np
-
-if __package__ in (None, ""):  # run as a script: make `prepare` importable
-    import sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from prepare.common import DatasetError, download, main_guard, prepare_command, read_documents, split_by_fraction, write_dataset
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from errors import main_guard, quiet_interrupts
+from dataset import DatasetError, write_dataset
+from prepare.common import download, prepare_command, read_documents, split_by_fraction
+from tokens.chars import Chars, encode, normalize
 
 URL = "http://mattmahoney.net/dc/text8.zip"
-ALPHABET = " abcdefghijklmnopqrstuvwxyz"
-DIGITS = str.maketrans({d: f" {w} " for d, w in zip("0123456789", "zero one two three four five six seven eight nine".split())})
-
-
-def normalize(text):
-    """Any text -> text8's alphabet (see module docstring)."""
-    text = text.lower().translate(DIGITS)
-    return re.sub(r"[^a-z]+", " ", text)
-
-
-def encode(text):
-    """Normalised text -> uint8 ids (space 0, a-z 1..26)."""
-    table = np.zeros(256, dtype=np.uint8)
-    for i, c in enumerate(ALPHABET):
-        table[ord(c)] = i
-    return table[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
-
-
-def decode(ids):
-    return "".join(ALPHABET[i] for i in ids)
-
-
-def char_meta(source, prepare_cmd):
-    return {"vocab_size": len(ALPHABET), "dtype": "uint8", "modality": "text", "tokenizer": "chars",
-            "itos": ALPHABET, "source": source, "prepare": prepare_cmd}
 
 
 def read_input(path):
@@ -63,10 +40,11 @@ def main():
     if not text.strip():
         raise DatasetError(f"{path} holds no letters after normalisation; pass English text")
     splits = split_by_fraction(encode(text), 0.05, 0.05)  # for text8: the standard 90M / 5M / 5M
-    cmd = prepare_command("text8", p, args)
-    meta = write_dataset(args.out, splits, char_meta(args.input or URL, cmd))
+    meta = dict(Chars.facts(), source=args.input or URL, prepare=prepare_command("text8", p, args))
+    meta = write_dataset(args.out, splits, meta)
     print(f"{args.out}: " + ", ".join(f"{k} {v:,} chars" for k, v in meta["tokens"].items()))
 
 
 if __name__ == "__main__":
+    quiet_interrupts()
     main_guard(main)

@@ -11,8 +11,8 @@ krandiash/youtubemix. Once: accept its terms on https://huggingface.co/datasets/
 
 Every WAV (any sample rate; mono or stereo; 8/16/24/32-bit integer or float) is averaged to mono,
 resampled to 16 kHz with scipy's polyphase anti-aliasing filter, and mu-law encoded (mu = 255,
-the formula of torchaudio's mu_law_encoding) without any gain change. Files that are not a
-readable WAV (other formats, empty or corrupt files) are skipped with a warning.
+the formula of torchaudio's mu_law_encoding) without any gain change (tokens/mulaw.py). Files that
+are not a readable WAV (other formats, empty or corrupt files) are skipped with a warning.
 
 Split by file, so no recording is in two splits: names in natural order ("out2" before "out10"),
 the first 88% train, the next 6% val, the rest test (at least one file each). For YouTubeMix's
@@ -21,94 +21,26 @@ The one exception: with fewer than 3 files there is no file split, so each file 
 its first 90% is train, the next 5% val, the last 5% test.
 """
 import argparse
-import math
 import os
 import re
 import sys
-import warnings
-import wave
 import zipfile
 
 import numpy as np
 from tqdm import tqdm
 
-if __package__ in (None, ""):  # run as a script: make `prepare` importable
+if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from prepare.common import DatasetError, main_guard, prepare_command, warn_skipped, write_dataset
+from errors import UserError, main_guard, quiet_interrupts
+from dataset import DatasetError, write_dataset
+from prepare.common import prepare_command, warn_skipped
+from tokens.mulaw import SAMPLE_RATE, MuLaw, encode_file
 
 HF_REPO = "krandiash/youtubemix"
 HF_URL = f"https://huggingface.co/datasets/{HF_REPO}"
-SAMPLE_RATE = 16000
-MU = 255
 WAV_EXTENSIONS = (".wav", ".wave")
 OTHER_AUDIO = (".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma")
 FRACTIONS = (0.88, 0.06)  # train, val; test gets the rest
-
-
-def mulaw_encode(x):
-    """Samples in [-1, 1] -> uint8 ids 0..255 (mu-law, mu = 255; silence is 128)."""
-    x = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
-    y = np.sign(x) * np.log1p(MU * np.abs(x)) / np.log1p(MU)
-    return np.rint((y + 1) / 2 * MU).astype(np.uint8)
-
-
-def mulaw_decode(ids):
-    """uint8 ids -> float32 samples in [-1, 1]: the inverse of mulaw_encode, up to rounding."""
-    y = np.asarray(ids, dtype=np.float64) / MU * 2 - 1
-    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(MU)) / MU).astype(np.float32)
-
-
-def read_wav(path):
-    """A WAV file -> (mono float64 samples in [-1, 1], sample rate). Raises on unreadable files."""
-    try:
-        from scipy.io import wavfile
-    except ImportError:
-        raise DatasetError("reading WAV files needs scipy: pip install scipy")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy warns about harmless extra chunks (LIST, cue)
-        rate, data = wavfile.read(path)
-    if data.dtype == np.uint8:  # 8-bit WAV is unsigned
-        x = (data - 128.0) / 128.0
-    elif data.dtype.kind == "i":  # 16/32-bit, and 24-bit, which scipy left-aligns into int32
-        x = data / float(2 ** (8 * data.dtype.itemsize - 1))
-    else:
-        x = data.astype(np.float64)
-    return (x.mean(axis=1) if x.ndim == 2 else x), int(rate)
-
-
-def resample_to_16k(x, rate):
-    """Polyphase resampling with scipy's anti-aliasing FIR filter; length ceil(len * 16000 / rate)."""
-    if rate == SAMPLE_RATE:
-        return x
-    try:
-        from scipy.signal import resample_poly
-    except ImportError:
-        raise DatasetError("resampling audio needs scipy: pip install scipy")
-    g = math.gcd(rate, SAMPLE_RATE)
-    return resample_poly(x, SAMPLE_RATE // g, rate // g)
-
-
-def encode_file(path):
-    """A WAV file -> uint8 mu-law ids at 16 kHz mono (also how sample.py turns a .wav into a prompt)."""
-    return mulaw_encode(resample_to_16k(*read_wav(path)))
-
-
-def write_wav(ids, path, meta=None):
-    """uint8 mu-law ids -> a mono 16-bit PCM WAV at meta's sample rate, written atomically."""
-    rate = int((meta or {}).get("sample_rate", SAMPLE_RATE))
-    pcm = np.clip(np.rint(mulaw_decode(ids) * 32767), -32768, 32767).astype("<i2")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with wave.open(tmp, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(rate)
-            w.writeframes(pcm.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def natural_key(name):
@@ -200,7 +132,7 @@ def main():
     for name in tqdm(wavs, desc="mu-law encoding", unit="file"):
         try:
             ids = encode_file(os.path.join(root, name))
-        except DatasetError:
+        except UserError:  # scipy missing: no file can be read
             raise
         except Exception as e:  # corrupt or not really WAV: skip it, say so below
             skipped.append(f"{name} ({type(e).__name__}: {e}".rstrip(": ") + ")")
@@ -216,9 +148,7 @@ def main():
                            f"(first: {skipped[0]}); pass a folder of WAV files")
     splits, files, rule = split_clips(clips)
     cmd = prepare_command("youtubemix", p, args)
-    meta = {"vocab_size": 256, "dtype": "uint8", "modality": "audio", "tokenizer": "mulaw",
-            "sample_rate": SAMPLE_RATE, "mu": MU, "files": files, "split_rule": rule,
-            "source": args.input or HF_URL, "prepare": cmd}
+    meta = dict(MuLaw.facts(), files=files, split_rule=rule, source=args.input or HF_URL, prepare=cmd)
     meta = write_dataset(args.out, splits, meta)
     print(f"{args.out}: " + ", ".join(f"{s} {n:,} samples ({n / SAMPLE_RATE:,.1f} s, {len(files[s])} files)"
                                       for s, n in meta["tokens"].items()) +
@@ -226,4 +156,5 @@ def main():
 
 
 if __name__ == "__main__":
+    quiet_interrupts()
     main_guard(main)

@@ -1,0 +1,308 @@
+"""
+What train.py, sample.py, bench.py and compare.py share, so that no script imports another:
+
+- settings: each is declared once, in a dataclass with its default and its allowed values (the
+  model's in model.GPTConfig, training's and the system's here, each script's own in the script).
+  A script reads them from config files (plain assignments) and --key=value, checked by name,
+  type and value before any work starts.
+- the device, the dtype and autocast;
+- checkpoints: written atomically, read with one-line errors, and the rule that a run continued
+  from a checkpoint keeps the checkpoint's model.
+"""
+import ast
+import difflib
+import os
+import sys
+import traceback
+from contextlib import nullcontext
+from dataclasses import MISSING, asdict, dataclass, fields
+
+import torch
+
+from errors import UserError
+from model import GPTConfig, at_least, one_of, within
+
+
+class ConfigError(UserError):
+    """A bad setting: the message names it and what to use instead."""
+
+
+@dataclass
+class SystemConfig:
+    device: str = 'auto'          # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
+    dtype: str = 'auto'           # 'auto' (bfloat16 on GPUs that have it, else float16; float32 on CPU and mps) | 'float32' | 'bfloat16' | 'float16'
+    seed: int = 1337
+
+    def __post_init__(self):
+        one_of(self, 'dtype', 'auto', 'float32', 'bfloat16', 'float16')
+
+
+@dataclass
+class TrainConfig:
+    # I/O
+    out_dir: str = 'out'
+    init_from: str = 'scratch'    # 'scratch' | 'resume' (from out_dir/ckpt.pt)
+    eval_interval: int = 250      # evaluate, log and checkpoint every this many iterations
+    eval_iters: int = 20          # evaluation uses eval_iters * batch_size * world_size fixed windows per split
+    eval_only: bool = False
+    sample_tokens: int = 0        # print a sample of this many tokens at the end (text datasets)
+    # data
+    dataset: str = 'pydocs'       # data/<dataset>/; 'pydocs' is built offline on first use
+    batch_size: int = 32          # sequences per process per micro-step
+    gradient_accumulation_steps: int = 1
+    overfit_single_batch: bool = False  # train on batch 0 forever: the quickest proof that the model learns
+    # AdamW with linear warmup and cosine decay
+    learning_rate: float = 1e-3
+    max_iters: int = 5000
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0        # 0: no clipping
+    decay_lr: bool = True
+    warmup_iters: int = 200
+    lr_decay_iters: int = 0       # 0: max_iters
+    min_lr: float = 1e-4
+    compile: bool = False         # torch.compile the model (CUDA)
+
+    def __post_init__(self):
+        at_least(self, 1, 'eval_interval', 'eval_iters', 'batch_size', 'gradient_accumulation_steps')
+        at_least(self, 0, 'max_iters', 'sample_tokens', 'warmup_iters', 'lr_decay_iters')
+        one_of(self, 'init_from', 'scratch', 'resume')
+        within(self, 'learning_rate', 0.0, low_open=True)
+        within(self, 'min_lr', 0.0, self.learning_rate)
+        within(self, 'weight_decay', 0.0)
+        within(self, 'beta1', 0.0, 1.0, high_open=True)
+        within(self, 'beta2', 0.0, 1.0, high_open=True)
+        within(self, 'grad_clip', 0.0)
+        if not self.dataset or not self.out_dir:
+            raise ValueError("dataset and out_dir must not be empty")
+
+
+TRAIN = (TrainConfig, SystemConfig, GPTConfig)  # everything train.py reads
+NOT_SETTINGS = {'vocab_size'}  # a GPTConfig field that comes from the dataset, not from the user
+MODEL_KEYS = [f.name for f in fields(GPTConfig) if f.name not in NOT_SETTINGS]
+
+
+def declared(groups):
+    """{key: (group, field)} of the dataclasses `groups`; each key is declared in one group only."""
+    out = {}
+    for group in groups:
+        for f in fields(group):
+            if group is GPTConfig and f.name in NOT_SETTINGS:
+                continue
+            assert f.name not in out, f"setting {f.name} is declared twice"
+            out[f.name] = (group, f)
+    return out
+
+
+def defaults(groups):
+    return {k: f.default for k, (_, f) in declared(groups).items() if f.default is not MISSING}
+
+
+def parse_value(key, text, want):
+    """--key=text as a Python literal (1e-3, True, 'x'); a string setting keeps its text as it is."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = text  # a bare word: --wavelet=haar
+    return text if want is str and type(value) is not str else value
+
+
+def set_value(config, key, value, where, known):
+    if key not in known:
+        close = difflib.get_close_matches(key, known, n=3)
+        raise ConfigError(f"unknown setting {key!r} in {where}" + (f"; did you mean {' or '.join(close)}?" if close else "")
+                          + " (--help lists every setting)")
+    want = known[key][1].type
+    if want is float and type(value) is int:
+        value = float(value)
+    if type(value) is not want:
+        raise ConfigError(f"{key}={value!r} in {where} should be a {want.__name__} (default {known[key][1].default!r})")
+    config[key] = value
+
+
+def read_config_file(path):
+    """The assignments of a config file: {name: value}, one-line errors for a file that is not one."""
+    if os.path.isdir(path):
+        raise ConfigError(f"{path} is a folder; give a config file such as config/quickstart.py")
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path} does not exist; see config/ for examples")
+    try:
+        with open(path, encoding='utf-8') as f:
+            source = f.read()
+        scope = {}
+        exec(compile(source, path, 'exec'), {}, scope)
+    except SyntaxError as e:
+        raise ConfigError(f"{path}, line {e.lineno}: {e.msg}; a config file is plain assignments like n_layer = 4")
+    except Exception as e:  # NameError and friends: the line in the file that raised it
+        line = [fr.lineno for fr in traceback.extract_tb(e.__traceback__) if fr.filename == path]
+        raise ConfigError(f"{path}{f', line {line[-1]}' if line else ''}: {type(e).__name__}: {e}; "
+                          f"a config file is plain assignments like wavelet = 'haar'")
+    return {k: v for k, v in scope.items() if not k.startswith('_')}
+
+
+def parse_config(argv, groups, doc=''):
+    """
+    Settings from the defaults of the dataclasses `groups`, then config files (plain assignments),
+    then --key=value, checked by name, type and allowed values. Returns (config, given): the
+    settings as one dict, and the set of keys that a file or the command line set.
+    """
+    known = declared(groups)
+    if any(a in ('-h', '--help') for a in argv):
+        print((doc.strip() + '\n\n' if doc else '') + 'Settings (--key=value; a config file sets the same names):')
+        for key, (group, f) in known.items():
+            print(f"  {key} = {f.default!r}")
+        raise SystemExit(0)
+    config, given = defaults(groups), set()
+    for arg in argv:
+        if arg.startswith('--'):
+            key, eq, text = arg[2:].partition('=')
+            if not eq:
+                raise ConfigError(f"{arg}: write --{key}=value")
+            set_value(config, key, parse_value(key, text, known[key][1].type if key in known else str), arg, known)
+            given.add(key)
+        else:
+            for key, value in read_config_file(arg).items():
+                set_value(config, key, value, arg, known)
+                given.add(key)
+    check_config(config, groups)
+    return config, given
+
+
+def check_config(config, groups, where=''):
+    """Each group's own checks (its __post_init__) on these values: a ConfigError naming the value."""
+    for group in groups:
+        values = {f.name: config[f.name] for f in fields(group) if f.name in config}
+        try:
+            group(**values)
+        except ValueError as e:
+            raise ConfigError(f"{where}{e}")
+
+
+def parse_variant(variant, config, groups, forbidden=()):
+    """
+    A variant of a comparison or benchmark: overrides joined by '+', each key=value, or a bare
+    wavelet mode: 'none', 'haar', 'haar+wavelet_frac=0.25', 'head=fourier',
+    'attention=linear+wavelet=haar'. Returns the overrides, checked on top of config.
+    """
+    known, overrides = declared(groups), {}
+    for part in variant.split('+'):
+        key, eq, text = part.partition('=')
+        if not eq:  # a bare word is a wavelet mode
+            key, text = 'wavelet', part
+        if key in forbidden:
+            raise ConfigError(f"variant {variant!r} sets {key}, which the comparison sets itself; remove it")
+        set_value(overrides, key, parse_value(key, text, known[key][1].type if key in known else str),
+                  f"variant {variant!r}", known)
+    check_config(dict(config, **overrides), groups, where=f"variant {variant!r}: ")
+    return overrides
+
+
+def model_config(config, vocab_size):
+    return GPTConfig(**{k: config[k] for k in MODEL_KEYS}, vocab_size=vocab_size)
+
+
+def keep_checkpoint_model(config, given, saved, source):
+    """A run that goes on from a checkpoint keeps its model: the model keys that a file or the
+    command line set must equal the checkpoint's, the others are taken from it."""
+    saved = asdict(GPTConfig(**saved))  # fills options added since the checkpoint with their defaults
+    differ = [k for k in MODEL_KEYS if k in given and config[k] != saved[k]]
+    if differ:
+        raise ConfigError(f"{source} holds a model with " + ', '.join(f"{k}={saved[k]!r}" for k in differ) +
+                          ", but the settings say " + ', '.join(f"{k}={config[k]!r}" for k in differ) +
+                          "; drop those settings to go on with that model, or use a new out_dir")
+    config.update({k: saved[k] for k in MODEL_KEYS})
+
+
+# ----------------------------------------------------------------------------------------------
+# device, dtype, autocast
+
+def pick_device(name, local_rank=None):
+    """'auto' -> cuda, mps or cpu; a named device is checked, with a one-line error if absent."""
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+    if name == 'cuda' and local_rank is not None:
+        name = f'cuda:{local_rank}'
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r} is not a device; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if device.type == 'cuda' and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        have = f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA"
+        raise ConfigError(f"device={name!r} but this machine has {have}; use device='auto' or 'cpu'")
+    if device.type == 'mps' and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name!r} but this machine has no Apple GPU; use device='auto' or 'cpu'")
+    if device.type not in ('cpu', 'cuda', 'mps'):
+        raise ConfigError(f"device={name!r} is not supported here; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    return device
+
+
+def pick_dtype(name, device):
+    """'auto' -> bfloat16 (float16 on GPUs without it) on CUDA, float32 elsewhere."""
+    if name == 'auto':
+        if device.type == 'cuda':
+            return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+        return 'float32'
+    if name != 'float32' and device.type == 'cpu':
+        raise ConfigError(f"dtype={name} is for GPUs; use dtype='float32' (or 'auto') on the CPU")
+    return name
+
+
+def autocast_context(device, dtype):
+    """Mixed precision for GPU dtypes; float32 needs none."""
+    return nullcontext() if dtype == 'float32' else torch.autocast(device.type, dtype=getattr(torch, dtype))
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+
+def save_checkpoint(path, state):
+    """Write through a temporary file and a rename: the previous checkpoint stays whole until the
+    new one is complete, and a failed write leaves nothing behind."""
+    tmp = path + '.tmp'
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+CHECKPOINT_KEYS = {'model', 'model_args', 'meta'}
+
+
+def load_checkpoint(path):
+    """A checkpoint of this project, loaded with weights_only=True (plain tensors and types only)."""
+    if not os.path.exists(path):
+        raise ConfigError(f"no checkpoint at {path}; train one with train.py, or set out_dir to the run's folder")
+    if os.path.isdir(path):
+        raise ConfigError(f"{path} is a folder, not a checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # truncated, empty, random bytes, or pickled objects we do not load
+        reason = (str(e).strip().splitlines() or [''])[0][:80]
+        raise ConfigError(f"{path} is not a readable checkpoint ({type(e).__name__}: {reason}); it may be "
+                          f"truncated or from another program: train again, or use another out_dir")
+    if not isinstance(ckpt, dict) or not CHECKPOINT_KEYS <= set(ckpt):
+        raise ConfigError(f"{path} is not a checkpoint of this project (no {', '.join(sorted(CHECKPOINT_KEYS))}); "
+                          f"use another out_dir")
+    try:
+        GPTConfig(**ckpt['model_args'])
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path} holds a model this code cannot build ({e}); it may be from a newer version")
+    return ckpt
+
+
+def load_model_state(model, state):
+    """Load weights, also from checkpoints of a torch.compile'd model (keys prefixed '_orig_mod.')."""
+    model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in state.items()})
+
+
+def script_path(name):
+    """The path of one of this project's scripts, to run it as a command (never to import it)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+
+
+def run_command(name, args):
+    """The argv that runs a script of this project with this Python."""
+    return [sys.executable, script_path(name)] + list(args)

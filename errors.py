@@ -1,0 +1,39 @@
+"""
+How every script of this project fails. A mistake the user can fix (a bad setting, file or
+dataset) is one line naming the problem and the fix, and exit code 1. Ctrl-C or SIGTERM is exit
+code 130, quietly, even during the slow imports at start-up (a script calls quiet_interrupts()
+before importing torch). Anything else is a bug and keeps its traceback.
+"""
+import signal
+import sys
+
+
+class UserError(Exception):
+    """A mistake the user can fix. The message names the problem and the fix, on one line."""
+
+
+class Interrupted(Exception):
+    """Stopped by Ctrl-C or SIGTERM. The message says what was saved and how to go on."""
+
+
+def _exit_quietly(signum, frame):
+    print(f"\ninterrupted ({signal.Signals(signum).name})", file=sys.stderr)
+    raise SystemExit(130)  # finally blocks still run: temporary files are removed
+
+
+def quiet_interrupts():
+    """From now on, until a script installs handlers of its own (train.py saves first), Ctrl-C or
+    SIGTERM ends the process with exit code 130 and one line, not a traceback."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _exit_quietly)
+
+
+def main_guard(main, *args):
+    """Run a script's main(*args) with the error path above."""
+    try:
+        main(*args)
+    except UserError as e:
+        sys.exit(f"error: {e}")
+    except (Interrupted, KeyboardInterrupt) as e:
+        print(f"\n{str(e) or 'interrupted'}", file=sys.stderr)
+        sys.exit(130)

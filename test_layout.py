@@ -1,0 +1,46 @@
+"""The layout rules of this project, checked from the source: no import cycles among its own
+modules, and nothing imports a script (train.py, sample.py, bench.py, compare.py, a prepare/ script)."""
+import ast
+import os
+
+SCRIPTS = {'train', 'sample', 'bench', 'compare'}
+
+
+def project_modules(repo):
+    """{module name: path} of the project's own modules, tests and configs left out."""
+    mods = {}
+    for folder, dirs, files in os.walk(repo):
+        dirs[:] = [d for d in dirs if not d.startswith('.') and d not in ('data', 'out', 'results', 'config', '__pycache__')]
+        for f in files:
+            if f.endswith('.py') and not f.startswith('test_') and f != 'conftest.py':
+                rel = os.path.relpath(os.path.join(folder, f), repo)[:-3].replace(os.sep, '.')
+                mods[rel.removesuffix('.__init__')] = os.path.join(folder, f)
+    return mods
+
+
+def imports(path, mods):
+    """The project modules that a file imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        found |= {n for n in names if n in mods}
+    return found
+
+
+def test_no_import_cycles_and_no_script_is_imported(repo):
+    mods = project_modules(repo)
+    graph = {m: imports(p, mods) - {m} for m, p in mods.items()}
+    scripts = SCRIPTS | {m for m in mods if m.startswith('prepare.') and m != 'prepare.common'}
+    assert scripts <= set(mods) and 'model' in mods
+    for m, deps in graph.items():
+        assert not deps & scripts, f"{m} imports the script(s) {deps & scripts}"
+
+    def visit(m, path):
+        for d in graph[m]:
+            assert d not in path, f"import cycle: {' -> '.join(path + [d])}"
+            visit(d, path + [d])
+    for m in graph:
+        visit(m, [m])
+    assert graph['model'] == set()  # the model file stands alone

@@ -1,0 +1,23 @@
+"""
+Every kind of token this project trains on, in one place: how a kind encodes (from text or a
+file) and decodes (to text or a file), and its vocabulary facts. The prepare scripts use a kind
+to build a dataset; sample.py uses the kind a checkpoint's meta.json names, through for_meta().
+
+A kind is a Tokenizer subclass (tokens/base.py) in its own file, listed once in KINDS below.
+"""
+from errors import UserError
+from tokens.chars import Chars
+from tokens.gpt2 import GPT2
+from tokens.midi import MidiEvents
+from tokens.mulaw import MuLaw
+
+KINDS = {kind.name: kind for kind in (Chars, GPT2, MuLaw, MidiEvents)}
+
+
+def for_meta(meta):
+    """The tokenizer of a dataset (or a checkpoint) from its meta.json fields."""
+    kind = meta.get('tokenizer')
+    if kind not in KINDS:
+        raise UserError(f"unknown tokenizer {kind!r} in meta.json; known: {', '.join(KINDS)} "
+                        f"(rebuild the dataset with a prepare/ script)")
+    return KINDS[kind](meta)

@@ -1,0 +1,80 @@
+"""What every kind of token provides (see tokens/__init__.py)."""
+import os
+
+from errors import UserError
+
+
+def write_atomically(path, write):
+    """write(tmp) writes the file at a temporary name; it takes the name `path` only when complete."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"cannot write {path}: the folder {folder} does not exist; create it or pick another path")
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+class Tokenizer:
+    """One kind of token. A subclass sets the facts and implements what its kind can do."""
+    name = None          # the name in meta.json ("tokenizer")
+    suffix = '.txt'      # the file a sample is written to
+    text = True          # samples read as text (printed), or only as a file (sound, music)
+    ordered = None       # range of the ids that are ordered bins of one quantity (e.g. audio levels), or None
+
+    def __init__(self, meta=None):
+        self.meta = meta or self.facts()
+
+    @classmethod
+    def facts(cls):
+        """The meta.json fields of this kind: vocab_size, dtype, modality, tokenizer, and what decoding needs."""
+        raise NotImplementedError
+
+    def encode(self, text):
+        """A text prompt -> ids."""
+        raise UserError(f"a {self.meta['modality']} model takes no text prompt; give a file: --start=FILE:x{self.suffix}")
+
+    def decode(self, ids):
+        """ids -> text (text kinds)."""
+        raise NotImplementedError
+
+    def read(self, path):
+        """A prompt file -> ids. Text kinds: UTF-8 text."""
+        try:
+            with open(path, encoding='utf-8') as f:
+                return self.encode(f.read())
+        except UnicodeDecodeError:
+            raise UserError(f"{path} is not UTF-8 text; a {self.meta['modality']} model takes a text prompt file")
+
+    def write(self, ids, path):
+        """ids -> a file (text kinds: the decoded text), written atomically."""
+        text = self.decode(ids)
+
+        def write(tmp):
+            with open(tmp, 'w', encoding='utf-8') as f:
+                f.write(text)
+        return write_atomically(path, write)
+
+    def start(self):
+        """A neutral first token, for sampling without a prompt."""
+        return [0]
+
+    def prompt(self, start):
+        """sample.py's --start: '' (a neutral token), text, or FILE:path."""
+        if not start:
+            return self.start()
+        if start.startswith('FILE:'):
+            path = start[5:]
+            if not os.path.isfile(path):
+                raise UserError(f"prompt file {path} " + ("is a folder" if os.path.isdir(path) else "does not exist"))
+            ids = self.read(path)
+        else:
+            ids = self.encode(start)
+        ids = [int(i) for i in ids]
+        if not ids:
+            raise UserError(f"the prompt {start!r} gives no tokens; give a longer one, or none")
+        return ids
