@@ -17,6 +17,7 @@ import traceback
 from contextlib import nullcontext
 from dataclasses import MISSING, asdict, dataclass, fields
 
+import numpy as np
 import torch
 
 from errors import UserError
@@ -173,6 +174,8 @@ def check_config(config, groups, where=''):
     """Each group's own checks (its __post_init__) on these values: a ConfigError naming the value."""
     for group in groups:
         values = {f.name: config[f.name] for f in fields(group) if f.name in config}
+        if group is GPTConfig:  # the dataset's vocabulary is not known yet: the largest one a dataset can have
+            values['vocab_size'] = 65536
         try:
             group(**values)
         except ValueError as e:
@@ -199,7 +202,11 @@ def parse_variant(variant, config, groups, forbidden=()):
 
 
 def model_config(config, vocab_size):
-    return GPTConfig(**{k: config[k] for k in MODEL_KEYS}, vocab_size=vocab_size)
+    """The GPTConfig of these settings and a dataset's vocabulary (checked again now that it is known)."""
+    try:
+        return GPTConfig(**{k: config[k] for k in MODEL_KEYS}, vocab_size=vocab_size)
+    except ValueError as e:
+        raise ConfigError(str(e))
 
 
 def keep_checkpoint_model(config, given, saved, source):
@@ -212,6 +219,22 @@ def keep_checkpoint_model(config, given, saved, source):
                           ", but the settings say " + ', '.join(f"{k}={config[k]!r}" for k in differ) +
                           "; drop those settings to go on with that model, or use a new out_dir")
     config.update({k: saved[k] for k in MODEL_KEYS})
+
+
+def pmf_smoothness(pmfs):
+    """The Fourier head paper's smoothness of PMFs (rows of an (n, m) array), averaged over rows:
+    sum over sigma = 1..100 of 6 / (pi^2 sigma^2) * ||q - G_sigma q||_2, with G_sigma a Gaussian filter
+    that wraps around (scipy's). Lower is smoother; None without scipy."""
+    try:
+        from scipy.ndimage import gaussian_filter1d
+    except ImportError:
+        return None
+    q = np.asarray(pmfs, dtype=np.float64)
+    total = np.zeros(q.shape[:-1])
+    for sigma in range(1, 101):
+        smoothed = gaussian_filter1d(q, sigma, axis=-1, mode='wrap', radius=q.shape[-1] - 1)
+        total += 6 / (np.pi ** 2 * sigma ** 2) * np.linalg.norm(q - smoothed, axis=-1)
+    return float(total.mean())
 
 
 # ----------------------------------------------------------------------------------------------

@@ -172,6 +172,10 @@ def summarize(runs, baseline):
             gap_t=float(np.mean(gaps) / (np.std(gaps, ddof=1) / math.sqrt(len(gaps))))
             if len(gaps) > 1 and np.std(gaps) > 0 else None,
             step_ms=float(ms), time_ratio=float(ms / b_ms))
+        smooth = [r['records'][-1].get('val_smoothness') for r in seed_runs.values()]
+        if None not in smooth:  # runs on ordered bins (audio) log the smoothness of their predicted PMFs
+            out[variant].update(smoothness=float(np.mean(smooth)),
+                                smoothness_std=float(np.std(smooth, ddof=1)) if len(smooth) > 1 else 0.0)
     return out, float(target)
 
 
@@ -191,17 +195,20 @@ def fmt(x, spec='.4f', none='-'):
 
 
 def table(summary, baseline, target):
+    smooth = all('smoothness' in s for s in summary.values())
     lines = [f"Baseline `{baseline}` final val loss (mean over seeds): {target:.4f} nats = {target / math.log(2):.4f} bits/token.",
              "",
              "| variant | params | seeds | steps | final val loss (mean ± sd) | bits/token | steps-to-match (ratio; per seed) "
-             "| gap vs baseline at equal steps (paired mean ± sd, t) | ms/step | time ratio |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| gap vs baseline at equal steps (paired mean ± sd, t) | ms/step | time ratio |" +
+             (" PMF smoothness (mean ± sd) |" if smooth else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if smooth else "")]
     for v, s in summary.items():
         per_seed = ', '.join(fmt(r, '.2f', 'not reached') for r in s['match_ratio_seeds'])
         match = 'not reached' if s['match_step'] is None else f"{s['match_step']} ({s['match_ratio']:.2f}; {per_seed})"
         gap = '-' if v == baseline else f"{fmt(s['gap'], '+.4f')} ± {fmt(s['gap_std'])}, t={fmt(s['gap_t'], '.1f')}"
         lines.append(f"| {v} | {s['params']:,} | {len(s['seeds'])} | {s['steps']} | {s['final']:.4f} ± {s['final_std']:.4f} | "
-                     f"{s['final'] / math.log(2):.4f} | {match} | {gap} | {s['step_ms']:.1f} | {s['time_ratio']:.3f} |")
+                     f"{s['final'] / math.log(2):.4f} | {match} | {gap} | {s['step_ms']:.1f} | {s['time_ratio']:.3f} |" +
+                     (f" {s['smoothness']:.4f} ± {s['smoothness_std']:.4f} |" if smooth else ""))
     return '\n'.join(lines) + '\n'
 
 

@@ -39,13 +39,25 @@ class GPTConfig:
     wavelet_max_kernel: int = 0   # learnable only: at most this many free taps per kernel (0: k taps)
     wavelet_last: bool = True     # also apply it after the last block
     wavelet_window: int = 0       # ablation: one window for every averaged coordinate (0: the ladder)
+    head: str = 'linear'          # 'linear' | 'fourier': a smooth distribution over ordered bins (FourierHead)
+    fourier_freqs: int = 64       # N, the Fourier head's frequencies
+    fourier_reg: float = 1e-6     # weight of its smoothness regulariser, added to the training loss
+    fourier_start: int = 0        # its bins are token ids fourier_start .. fourier_start+fourier_bins-1;
+    fourier_bins: int = 0         # 0: all tokens (train.py takes the dataset's ordered bins); others get a linear head
 
     def __post_init__(self):
         """The allowed values of every option, checked here and nowhere else: one-line ValueErrors."""
         at_least(self, 1, 'block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd')
-        at_least(self, 0, 'wavelet_levels', 'wavelet_max_kernel', 'wavelet_window')
+        at_least(self, 0, 'wavelet_levels', 'wavelet_max_kernel', 'wavelet_window', 'fourier_start', 'fourier_bins')
+        at_least(self, 1, 'fourier_freqs')
         one_of(self, 'wavelet', 'none', 'haar', 'learnable', 'ema')
         one_of(self, 'wavelet_pad', 'zero', 'valid')
+        one_of(self, 'head', 'linear', 'fourier')
+        within(self, 'fourier_reg', 0.0)
+        bins = self.fourier_bins or self.vocab_size - self.fourier_start
+        if self.head == 'fourier' and not (bins >= 2 and self.fourier_start + bins <= self.vocab_size):
+            raise ValueError(f"the Fourier head's bins {self.fourier_start} .. {self.fourier_start + bins - 1} do not "
+                             f"fit a vocabulary of {self.vocab_size}; set fourier_start and fourier_bins")
         within(self, 'dropout', 0.0, 1.0, high_open=True)
         within(self, 'wavelet_frac', 0.0, 1.0, low_open=True)
         if self.n_embd % self.n_head:
@@ -324,6 +336,79 @@ class Block(nn.Module):
         return LayerCache(self.attn.new_cache(), WaveletCache(self.wavelet.span) if self.wavelet else None)
 
 
+# ----------------------------------------------------------------------------------------------
+# The Fourier head (Gillman et al., arXiv 2410.22269): for tokens that are ordered bins of one
+# continuous quantity, such as 8-bit audio levels
+
+class FourierHead(nn.Module):
+    """
+    The output layer as a smooth density over [-1, 1] instead of m free logits. A linear layer gives
+    N+1 complex coefficients a_0..a_N; S(x) = sum_j a_j e^{i pi j x}, and the density
+        p(x) = |S(x)|^2 / (2 sum_j |a_j|^2) = 1/2 + Re sum_k (c_k / c_0) e^{i pi k x},
+        c_k = sum_j a_{j+k} conj(a_j) (the autocorrelation),
+    is >= 0 and integrates to 1 by construction. At the m bin centres x_b = -1 + (2b+1)/m it is
+    normalised over the bins into a PMF q, and the logits are log(q + 1e-5), as in the paper.
+    Computed in float32 with real matmuls against a cos/sin table (never a complex tensor).
+    Tokens outside the bins (none for audio) get ordinary logits from a small linear layer, which
+    also gives the bins' share of the probability.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        N, V = config.fourier_freqs, config.vocab_size
+        self.start, self.bins = config.fourier_start, config.fourier_bins or V - config.fourier_start
+        self.reg = config.fourier_reg
+        self.coefficients = nn.Linear(config.n_embd, 2 * (N + 1))  # real parts of a_0..a_N, then imaginary
+        self.outside = nn.Linear(config.n_embd, V - self.bins + 1) if self.bins < V else None  # last: the bins' gate
+        # S at the bin centres: [Re S, Im S] = [Re a, Im a] @ [[cos, sin], [-sin, cos]] (pi j x_b)
+        centres = -1 + (2 * torch.arange(self.bins, dtype=torch.float64) + 1) / self.bins
+        self.register_buffer('at_bins', self.table(centres, N), persistent=False)
+        # the regulariser samples dS/dx on a grid fine enough to integrate |d|S|^2/dx|^2 exactly (Parseval)
+        grid = -1 + 2 * torch.arange(2 * N + 2, dtype=torch.float64) / (2 * N + 2)
+        self.register_buffer('on_grid', torch.cat([self.table(grid, N), self.table(grid, N, derivative=True)], 1),
+                             persistent=False)
+        self.reset_parameters()
+
+    @staticmethod
+    def table(x, N, derivative=False):
+        """(2(N+1), 2 len(x)) float32: [Re a, Im a] @ table = [Re S(x), Im S(x)], or of dS/dx."""
+        angle = torch.pi * torch.arange(N + 1, dtype=torch.float64)[:, None] * x
+        cos, sin = angle.cos(), angle.sin()
+        if derivative:  # d/dx e^{i pi j x} = i pi j e^{i pi j x}
+            j = torch.pi * torch.arange(N + 1, dtype=torch.float64)[:, None]
+            cos, sin = -j * sin, j * cos
+        return torch.cat([torch.cat([cos, sin], 1), torch.cat([-sin, cos], 1)], 0).float()
+
+    def reset_parameters(self):
+        """The official head's init: the coefficient layer's default init divided by 100. The PMF does not
+        change with the scale of the coefficients, so this sets the size of the first gradients."""
+        self.coefficients.reset_parameters()
+        with torch.no_grad():
+            self.coefficients.weight /= 100
+            self.coefficients.bias /= 100
+
+    def forward(self, x):
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            S = self.coefficients(x.float()) @ self.at_bins  # [Re S(x_b), Im S(x_b)]
+            power = S.square().unflatten(-1, (2, self.bins)).sum(-2)  # |S(x_b)|^2: the density up to 2 sum |a_j|^2
+            logits = torch.log(power / power.sum(-1, keepdim=True) + 1e-5)
+            if self.outside is None:
+                return logits
+            other = self.outside(x.float())
+            return torch.cat([other[..., :self.start], logits + other[..., -1:], other[..., self.start:-1]], -1)
+
+    def regulariser(self, x):
+        """reg * 4 pi^2 * mean over positions of sum_k k^2 |c_k|^2, the paper's smoothness penalty on the
+        unnormalised autocorrelation. By Parseval, sum_k k^2 |c_k|^2 = (1/(2 pi^2 M)) sum_m |P'(x_m)|^2 for
+        P = |S|^2 sampled at M = 2N+2 points of one period; P' = 2 (Re S Re S' + Im S Im S')."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            re, im, dre, dim = (self.coefficients(x.float()) @ self.on_grid).chunk(4, dim=-1)
+            slope = 2 * (re * dre + im * dim)
+            reg = self.reg * 2 * slope.pow(2).mean(-1).mean()
+        self.last_regulariser = reg.detach()  # for the log: far below a float32 loss's last digit
+        return reg
+
+
 class Cache:
     """What decoding keeps between calls of GPT.forward (see generate.py): the first `pos` tokens
     of the context are encoded, and each block keeps its own state (a LayerCache)."""
@@ -348,8 +433,11 @@ class GPT(nn.Module):
             h=nn.ModuleList([Block(config, w) for w in use]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         ))
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight  # weight tying
+        if config.head == 'fourier':
+            self.lm_head = FourierHead(config)  # no weight tying: its weights are coefficients, not tokens
+        else:
+            self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+            self.transformer.wte.weight = self.lm_head.weight  # weight tying
         self.apply(self._init_weights)  # touches Linear and Embedding only: wavelet kernels keep their box
         for name, p in self.named_parameters():  # GPT-2: scaled init of the residual projections
             if name.endswith('c_proj.weight'):
@@ -362,6 +450,8 @@ class GPT(nn.Module):
                 torch.nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        elif isinstance(module, FourierHead):  # apply() reaches it after its own Linear: keep its intended scale
+            module.reset_parameters()
 
     def get_num_params(self, non_embedding=True):
         """Parameter count; the position embedding is left out by default, as in nanoGPT."""
@@ -385,6 +475,8 @@ class GPT(nn.Module):
             return self.lm_head(x[:, -1:, :]), None  # only the last position is needed to sample
         logits = self.lm_head(x)
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1), ignore_index=-1)
+        if self.config.head == 'fourier':
+            loss = loss + self.lm_head.regulariser(x)  # the training objective (the paper's code never adds it)
         return logits, loss
 
     def new_cache(self):

@@ -17,7 +17,8 @@ BLOCK = 32
 VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='haar', wavelet_pad='valid'),
             dict(wavelet='haar', wavelet_window=8), dict(wavelet='learnable'),
             dict(wavelet='learnable', wavelet_max_kernel=4, wavelet_pad='valid'),
-            dict(wavelet='ema'), dict(wavelet='ema', wavelet_pad='valid', wavelet_last=False)]
+            dict(wavelet='ema'), dict(wavelet='ema', wavelet_pad='valid', wavelet_last=False),
+            dict(wavelet='haar', head='fourier', fourier_freqs=8)]
 ids = lambda v: '-'.join(map(str, v.values()))
 
 

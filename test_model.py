@@ -21,7 +21,9 @@ from train import batch_offsets, get_batch, train
 
 VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='learnable'),
             dict(wavelet='haar', wavelet_pad='valid'), dict(wavelet='learnable', wavelet_max_kernel=4),
-            dict(wavelet='ema'), dict(wavelet='haar', wavelet_window=8, wavelet_last=False)]
+            dict(wavelet='ema'), dict(wavelet='haar', wavelet_window=8, wavelet_last=False),
+            dict(wavelet='haar', head='fourier', fourier_freqs=8),
+            dict(head='fourier', fourier_freqs=4, fourier_start=2, fourier_bins=20)]
 
 
 def small(**kw):

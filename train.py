@@ -31,9 +31,10 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from common import (TRAIN, ConfigError, autocast_context, keep_checkpoint_model, load_checkpoint, load_model_state,
-                    model_config, parse_config, pick_device, pick_dtype, run_command, save_checkpoint)
+                    model_config, parse_config, pick_device, pick_dtype, pmf_smoothness, run_command, save_checkpoint)
 from dataset import check_token_range, open_split, read_meta
 from errors import Interrupted, main_guard
 from generate import generate
@@ -171,6 +172,17 @@ def train(config, given=()):
         raise ConfigError(f"block_size={c['block_size']} needs more than that many tokens per split "
                           f"(train {n_train}, val {n_val}); lower block_size or give more data")
 
+    tok = tokens.for_meta(meta)
+    bins = tok.ordered  # ordered bins of one quantity (audio levels), or None
+    if c['head'] == 'fourier':
+        if bins is None:
+            raise ConfigError(f"head='fourier' needs tokens that are ordered bins of one quantity (audio levels); "
+                              f"data/{c['dataset']} holds {tok.name} tokens: use head='linear'")
+        if not c['fourier_bins']:
+            c['fourier_start'], c['fourier_bins'] = bins.start, len(bins)
+        if not (bins.start <= c['fourier_start'] and c['fourier_start'] + c['fourier_bins'] <= bins.stop):
+            raise ConfigError(f"fourier_start={c['fourier_start']} and fourier_bins={c['fourier_bins']} leave the "
+                              f"dataset's ordered bins {bins.start} .. {bins.stop - 1}; set them inside, or to 0")
     torch.manual_seed(c['seed'])  # the same initial weights on every rank and for every variant
     model = GPT(model_config(c, meta['vocab_size']))
     if ckpt is not None:
@@ -199,21 +211,29 @@ def train(config, given=()):
 
     @torch.no_grad()
     def evaluate():
-        """Mean loss over fixed windows of each split; under DDP each rank takes every world-th window."""
+        """Mean NLL over fixed windows of each split (under DDP each rank takes every world-th window), the
+        Fourier head's regulariser (the rest of the training objective), and for ordered bins the
+        smoothness of the PMFs predicted at fixed positions of the first validation batch."""
         model.eval()
         out = {}
         for split, n in (('train', n_train), ('val', n_val)):
             data = open_split(data_dir, meta, split)
             offsets = eval_offsets(n, T, n_eval)[rank::world]
-            total = torch.zeros(2, device=device, dtype=torch.float64)
+            total = torch.zeros(3, device=device, dtype=torch.float64)  # NLL, regulariser, windows
             for i in range(0, len(offsets), bs):
                 x, y = get_batch(data, offsets[i:i + bs], T, device)
                 with autocast:
-                    _, loss = model(x, y)
-                total += torch.tensor([loss.item() * len(x), len(x)], device=device, dtype=torch.float64)
+                    logits, _ = model(x, y)
+                nll = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), y.view(-1))
+                reg = raw_model.lm_head.last_regulariser.item() if c['head'] == 'fourier' else 0.0
+                total += torch.tensor([nll.item() * len(x), reg * len(x), len(x)], device=device, dtype=torch.float64)
+                if split == 'val' and i == 0 and bins is not None:
+                    probs = F.softmax(logits.float(), -1)[..., bins.start:bins.stop].flatten(0, 1)
+                    rows = torch.linspace(0, len(probs) - 1, min(128, len(probs))).long()
+                    out['smoothness'] = pmf_smoothness((probs[rows] / probs[rows].sum(-1, keepdim=True)).cpu())
             if ddp:
                 dist.all_reduce(total)
-            out[split] = (total[0] / total[1]).item()
+            out[split], out[split + '_regulariser'] = (total[0] / total[2]).item(), (total[1] / total[2]).item()
         model.train()
         return out
 
@@ -248,6 +268,8 @@ def train(config, given=()):
                     raise FloatingPointError(f"loss is {losses} at iter {iter_num}")
                 best_val = min(best_val, losses['val'])
                 rec = {'iter': iter_num, 'train_loss': losses['train'], 'val_loss': losses['val'],
+                       **({'val_regulariser': losses['val_regulariser']} if c['head'] == 'fourier' else {}),
+                       **({'val_smoothness': losses['smoothness']} if losses.get('smoothness') is not None else {}),
                        'lr': get_lr(max(iter_num - 1, 0), c), 'tokens': iter_num * tokens_per_iter,
                        'time': round(time.time() - t_start, 3),
                        'step_ms': round(1000 * step_time / steps_timed, 2) if steps_timed else None}
@@ -303,7 +325,6 @@ def train(config, given=()):
     bar.close()
     if master:
         log.close()
-        tok = tokens.for_meta(meta)
         if c['sample_tokens'] and tok.text:
             prompt = torch.tensor([tok.start()], dtype=torch.long, device=device)
             g = torch.Generator(device=device).manual_seed(c['seed'])
