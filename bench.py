@@ -2,12 +2,14 @@
 Time one training iteration (forward, backward, AdamW step) of each model variant, interleaved
 so that every variant sees the same machine load, and print a table. Variants are written as in
 compare.py ('haar', 'haar+wavelet_frac=0.25', ...); every model setting is accepted. With --mode=generate, time
-generation instead: cached against recomputed, and one second of 16 kHz audio.
+generation instead: cached against recomputed, and one second of 16 kHz audio. With --mode=positions,
+the time per generated token against its position, up to 8 x block_size.
 
     python bench.py                              # the paper's model, batch 8, on this machine
     python bench.py --device=cuda --batch_size=64 --compile=True
     python bench.py --variants=none,haar --n_layer=4 --block_size=256
     python bench.py --mode=generate --vocab_size=256 --threads=1
+    python bench.py --mode=positions --variants=position=rope,attention=linear+position=rope --vocab_size=256 --threads=1
 
 Random tokens and weights: the speed of a step does not depend on them.
 """
@@ -31,6 +33,7 @@ from model import GPT, GPTConfig, at_least, one_of
 @dataclass
 class BenchConfig:
     mode: str = 'train'           # 'train': one training iteration | 'generate': tokens per second when sampling
+                                  # | 'positions': time per token against position
     variants: str = 'none,haar,learnable'  # model variants as in compare.py: 'haar', 'haar+wavelet_frac=0.25', ...
     batch_size: int = 8
     vocab_size: int = 27
@@ -41,9 +44,10 @@ class BenchConfig:
     compile: bool = False         # torch.compile the model (train mode)
     num_samples: int = 1          # generate: sequences side by side
     gen_tokens: int = 16_000      # generate: the length of the whole run
+    plot: str = ''                # positions: also draw the curves into this .png (needs matplotlib)
 
     def __post_init__(self):
-        one_of(self, 'mode', 'train', 'generate')
+        one_of(self, 'mode', 'train', 'generate', 'positions')
         at_least(self, 1, 'batch_size', 'vocab_size', 'steps', 'rounds', 'num_samples', 'gen_tokens')
         at_least(self, 0, 'warmup', 'threads')
 
@@ -191,9 +195,65 @@ def bench_generate(c):
     return results
 
 
+def bench_positions(c):
+    """
+    Time per generated token against its position, from a one-token prompt to 8 x block_size, with the
+    cache, each variant in turn for `rounds` rounds (the median per position band counts). A softmax
+    model (or learned positions) slides its context and encodes it again at every block_size boundary;
+    linear attention with rotary positions carries a fixed-size state and never re-encodes.
+    """
+    device, dtype, autocast = setup(c)
+    T, n = c['block_size'], 8 * c['block_size']
+    band = T // 2  # positions per row of the table
+    runs = {name: dict(model=build(c, overrides, device).eval(), bands=[]) for name, overrides in variants(c).items()}
+    with autocast:
+        for _ in range(c['rounds']):
+            for r in runs.values():
+                times = [time.perf_counter()]
+                sync(device)
+                generate(r['model'], torch.zeros(c['num_samples'], 1, dtype=torch.long, device=device), n - 1,
+                         generator=torch.Generator(device).manual_seed(c['seed']),
+                         on_token=lambda _: (sync(device), times.append(time.perf_counter())))
+                per_token = [b - a for a, b in zip(times, times[1:])]  # token at position i + 1
+                r['bands'].append([sum(per_token[i:i + band]) / len(per_token[i:i + band]) for i in range(0, n - 1, band)])
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    rows = {name: [1000 * median(col) for col in zip(*r['bands'])] for name, r in runs.items()}
+    print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, {c['num_samples']} sequence(s), "
+          f"{c['n_layer']} layers x {c['n_embd']}, block_size {T}, vocab {c['vocab_size']}, median of {c['rounds']} rounds")
+    print("| positions | " + " | ".join(f"{name}: ms/token" for name in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for i, start in enumerate(range(0, n - 1, band)):
+        print(f"| {start + 1}-{min(start + band, n - 1)} | " + " | ".join(f"{ms[i]:.2f}" for ms in rows.values()) + " |")
+    if c['plot']:
+        draw_positions(rows, band, n, c['plot'])
+    return rows
+
+
+def draw_positions(rows, band, n, path):
+    try:
+        import matplotlib
+    except ImportError:
+        print("no plot: matplotlib is not installed (pip install matplotlib)")
+        return
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, ms in rows.items():
+        ax.plot([min(start + band, n - 1) for start in range(0, n - 1, band)], ms, marker='o', label=name)
+    ax.set_xlabel('position of the generated token')
+    ax.set_ylabel('ms per token (mean over the band)')
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path + '.tmp.png', dpi=110)
+    os.replace(path + '.tmp.png', path)
+    print(f"wrote {path}")
+
+
 def main(argv):
     c, _ = parse_config(argv, BENCH, __doc__)
-    bench_generate(c) if c['mode'] == 'generate' else bench(c)
+    {'train': bench, 'generate': bench_generate, 'positions': bench_positions}[c['mode']](c)
 
 
 if __name__ == '__main__':

@@ -42,7 +42,8 @@ class SystemConfig:
 class TrainConfig:
     # I/O
     out_dir: str = 'out'
-    init_from: str = 'scratch'    # 'scratch' | 'resume' (from out_dir/ckpt.pt)
+    init_from: str = 'scratch'    # 'scratch' | 'resume' (from out_dir/ckpt.pt) | another run's ckpt.pt: start from
+                                  # its weights (e.g. convert softmax to attention='linear'), a new optimiser
     eval_interval: int = 250      # evaluate, log and checkpoint every this many iterations
     eval_iters: int = 20          # evaluation uses eval_iters * batch_size * world_size fixed windows per split
     eval_only: bool = False
@@ -68,7 +69,8 @@ class TrainConfig:
     def __post_init__(self):
         at_least(self, 1, 'eval_interval', 'eval_iters', 'batch_size', 'gradient_accumulation_steps')
         at_least(self, 0, 'max_iters', 'sample_tokens', 'warmup_iters', 'lr_decay_iters')
-        one_of(self, 'init_from', 'scratch', 'resume')
+        if self.init_from not in ('scratch', 'resume') and not self.init_from.endswith('.pt'):
+            raise ValueError(f"init_from={self.init_from!r}: use 'scratch', 'resume', or the path of a checkpoint (.pt)")
         within(self, 'learning_rate', 0.0, low_open=True)
         within(self, 'min_lr', 0.0, self.learning_rate)
         within(self, 'weight_decay', 0.0)
@@ -182,14 +184,20 @@ def check_config(config, groups, where=''):
             raise ConfigError(f"{where}{e}")
 
 
+def split_label(variant):
+    """'softmax:position=rope' -> ('softmax', 'position=rope'); without a label the variant names itself."""
+    label, sep, settings = variant.partition(':')
+    return (label, settings) if sep and label and '=' not in label and '+' not in label else (variant, variant)
+
+
 def parse_variant(variant, config, groups, forbidden=()):
     """
-    A variant of a comparison or benchmark: overrides joined by '+', each key=value, or a bare
-    wavelet mode: 'none', 'haar', 'haar+wavelet_frac=0.25', 'head=fourier',
-    'attention=linear+wavelet=haar'. Returns the overrides, checked on top of config.
+    A variant of a comparison or benchmark: an optional label and ':', then settings joined by '+',
+    each key=value or a bare wavelet mode: 'none', 'haar', 'haar+wavelet_frac=0.25', 'head=fourier',
+    'linear:attention=linear+position=rope'. Returns the overrides, checked on top of config.
     """
     known, overrides = declared(groups), {}
-    for part in variant.split('+'):
+    for part in filter(None, split_label(variant)[1].split('+')):
         key, eq, text = part.partition('=')
         if not eq:  # a bare word is a wavelet mode
             key, text = 'wavelet', part
@@ -235,6 +243,32 @@ def pmf_smoothness(pmfs):
         smoothed = gaussian_filter1d(q, sigma, axis=-1, mode='wrap', radius=q.shape[-1] - 1)
         total += 6 / (np.pi ** 2 * sigma ** 2) * np.linalg.norm(q - smoothed, axis=-1)
     return float(total.mean())
+
+
+def start_from_checkpoint(config, given, saved):
+    """A run that starts from another run's weights takes that model, except for the model keys that a
+    file or the command line set (attention='linear' converts softmax attention)."""
+    saved = asdict(GPTConfig(**saved))
+    config.update({k: saved[k] for k in MODEL_KEYS if k not in given})
+
+
+def load_pretrained(model, state, source):
+    """Load another run's weights: every tensor of the checkpoint is used, unchanged, and the only tensors
+    the model has beyond them are those a conversion adds (model.converted_tensors()). Returns those."""
+    state = {k.removeprefix('_orig_mod.'): v for k, v in state.items()}
+    own = model.state_dict()
+    new = own.keys() - state.keys()
+    problems = [f"unused: {', '.join(sorted(state.keys() - own.keys())[:3])}" if state.keys() - own.keys() else '',
+                f"new beyond a conversion's: {', '.join(sorted(new - model.converted_tensors())[:3])}"
+                if new - model.converted_tensors() else '',
+                ', '.join(f"{k} is {tuple(state[k].shape)}, not {tuple(own[k].shape)}"
+                          for k in sorted(state.keys() & own.keys()) if state[k].shape != own[k].shape)[:200]]
+    if any(problems):
+        raise ConfigError(f"{source} does not fit this model ({'; '.join(p for p in problems if p)}); a conversion "
+                          f"keeps every other setting of the source (position='rope' for attention='linear')")
+    missing, _ = model.load_state_dict(state, strict=False)
+    assert set(missing) == new
+    return sorted(new)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ any run can be repeated alone with the command in its log.
 
 A variant is a set of settings joined by '+', each key=value or a bare wavelet mode: `none`,
 `haar`, `haar+wavelet_frac=0.25`, `haar+wavelet_window=32` (single window), `ema`,
-`wavelet=haar+learning_rate=3e-3`. Every variant is checked before the first run. The first
-variant is the baseline. Runs whose log is already complete are not trained again, so an
+`wavelet=haar+learning_rate=3e-3`, optionally named by a label and ':' (`linear:attention=linear+
+position=rope`). `init_from=<label>` starts each seed from that earlier variant's final checkpoint
+of the same seed (e.g. to convert it to linear attention). Every variant is checked before the
+first run. The first variant is the baseline. Runs whose log is already complete are not trained again, so an
 interrupted comparison picks up where it stopped.
 
 Steps-to-match: the first evaluated step at which a variant's validation loss (mean over seeds)
@@ -34,7 +36,7 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import numpy as np
 
-from common import TRAIN, ConfigError, defaults, parse_config, parse_variant, run_command
+from common import TRAIN, ConfigError, defaults, parse_config, parse_variant, run_command, split_label
 from errors import Interrupted, UserError, main_guard
 
 
@@ -75,21 +77,41 @@ def complete(path, max_iters):
     return os.path.exists(path) and any(r['iter'] >= max_iters for r in read_log(path)[1])
 
 
+def plan(c):
+    """{label: (overrides, label of the variant it starts from or None)} of --variants, all checked."""
+    out = {}
+    for variant in c['variants'].split(','):
+        label, settings = split_label(variant)
+        parts = settings.split('+')
+        source = next((p.partition('=')[2] for p in parts if p.startswith('init_from=')), None)
+        if source is not None and source not in out:
+            raise ConfigError(f"variant {variant!r}: init_from={source} is not the label of an earlier variant; "
+                              f"name one listed before it, as in softmax:position=rope,linear:attention=linear+init_from=softmax")
+        settings = '+'.join(p for p in parts if not p.startswith('init_from='))
+        if label in out:
+            raise ConfigError(f"two variants are called {label!r}; give each its own label")
+        out[label] = (parse_variant(settings, c, TRAIN, forbidden=SET_PER_RUN), source)
+    return out
+
+
 def run_all(c):
-    variants = {v: parse_variant(v, c, TRAIN, forbidden=SET_PER_RUN) for v in c['variants'].split(',')}
+    variants = plan(c)
     seeds = [int(s) for s in c['seeds'].split(',')]
     base = defaults(TRAIN)
     shared = [f'--{k}={v}' for k, v in c.items() if k in base and k not in SET_PER_RUN and v != base[k]]
     for seed in seeds:  # seed-major: a partial comparison already holds every variant
-        for variant, overrides in variants.items():
+        for variant, (overrides, source) in variants.items():
             out = run_dir(c['results'], variant, seed)
-            if complete(os.path.join(out, 'log.jsonl'), c['max_iters']):
+            if complete(os.path.join(out, 'log.jsonl'), overrides.get('max_iters', c['max_iters'])):
                 print(f"{variant} seed {seed}: done already")
                 continue
             print(f"=== {variant}, seed {seed} ===", flush=True)
-            resume = os.path.exists(os.path.join(out, 'ckpt.pt'))  # an interrupted run goes on
+            if os.path.exists(os.path.join(out, 'ckpt.pt')):  # an interrupted run goes on
+                init = 'resume'
+            else:
+                init = os.path.join(run_dir(c['results'], source, seed), 'ckpt.pt') if source else 'scratch'
             args = shared + [f'--{k}={v}' for k, v in overrides.items()] + \
-                [f'--seed={seed}', f'--out_dir={out}', f"--init_from={'resume' if resume else 'scratch'}"]
+                [f'--seed={seed}', f'--out_dir={out}', f"--init_from={init}"]
             code = run_train(args)
             if code == 130:
                 raise Interrupted(f"interrupted during {variant} seed {seed} (saved); run the same command again to go on")
@@ -256,7 +278,7 @@ def plot(runs, path, title):
 
 def report(results, variants):
     runs, header = load_runs(results)
-    listed = variants.split(',')  # the first listed variant that has runs is the baseline
+    listed = [split_label(v)[0] for v in variants.split(',')]  # the first listed variant with runs is the baseline
     runs = {v: runs[v] for v in [v for v in listed if v in runs] + [v for v in runs if v not in listed]}
     baseline = next(iter(runs))
     summary, target = summarize(runs, baseline)

@@ -11,7 +11,8 @@ import torch
 from torch.nn import functional as F
 
 
-def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True, slide=0):
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True, slide=0,
+             on_token=None):
     """
     Sample max_new_tokens after idx (B, T): B sequences side by side, one prompt length.
 
@@ -20,16 +21,19 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=
     (model.Cache). use_cache=False: the whole context is run again for every token; slow, and
     the same logits.
 
-    The context: positions are learned, 0 .. block_size-1, so a context cannot slide by one token
-    and keep its cache. When a new token would make it longer than block_size, the oldest `slide`
-    tokens of that block_size+1 are dropped (default block_size // 2) and the rest is encoded again
-    from position 0; a prompt longer than block_size is cut the same way. Both paths follow this
-    rule, so they agree token for token. slide=1 is nanoGPT's rule (always the last block_size
-    tokens): with the cache, that means encoding the whole context again for every token.
+    The context: learned positions end at block_size (and so does a KV cache), so a context cannot
+    slide by one token and keep its cache. When a new token would make it longer than block_size,
+    the oldest `slide` tokens of that block_size+1 are dropped (default block_size // 2) and the rest
+    is encoded again from position 0; a prompt longer than block_size is cut the same way. Both
+    paths follow this rule, so they agree token for token. slide=1 is nanoGPT's rule (always the
+    last block_size tokens): with the cache, that means encoding the whole context again for every
+    token. A model with no context limit (linear attention with rotary positions) never slides:
+    its state has a fixed size, and every token costs the same however long the sequence.
+    on_token(n), if given, is called after each new token with the number of tokens so far (progress).
     """
-    block_size = model.config.block_size
-    slide = slide or block_size // 2
-    assert 1 <= slide <= block_size, f"slide={slide} should be in 1..block_size"
+    block_size = model.context_limit or float('inf')
+    slide = slide or model.config.block_size // 2
+    assert 1 <= slide <= model.config.block_size, f"slide={slide} should be in 1..block_size"
     B, T = idx.size()
     out = idx.new_empty(B, T + max_new_tokens)  # allocated once: no copy of the sequence per token
     out[:, :T] = idx
@@ -46,6 +50,8 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=
                     cache.pos = 0
                 logits, _ = model(out[:, start:end], cache=cache)
             out[:, end:end + 1] = sample_next(logits[:, -1], temperature, top_k, generator)
+            if on_token is not None:
+                on_token(end + 1)
     return out  # allocated outside inference mode: an ordinary tensor
 
 

@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from linear_attention import decay_rates, decayed_attention
+
 
 @dataclass
 class GPTConfig:
@@ -39,6 +41,9 @@ class GPTConfig:
     wavelet_max_kernel: int = 0   # learnable only: at most this many free taps per kernel (0: k taps)
     wavelet_last: bool = True     # also apply it after the last block
     wavelet_window: int = 0       # ablation: one window for every averaged coordinate (0: the ladder)
+    position: str = 'learned'     # 'learned': a table of block_size positions | 'rope': rotary, in the attention
+    attention: str = 'softmax'    # 'softmax' | 'linear': SUPRA's decayed linear attention, an RNN when decoding
+    qk_norm: bool = False         # linear attention: normalise queries and keys after the feature map
     head: str = 'linear'          # 'linear' | 'fourier': a smooth distribution over ordered bins (FourierHead)
     fourier_freqs: int = 64       # N, the Fourier head's frequencies
     fourier_reg: float = 1e-6     # weight of its smoothness regulariser, added to the training loss
@@ -53,6 +58,8 @@ class GPTConfig:
         one_of(self, 'wavelet', 'none', 'haar', 'learnable', 'ema')
         one_of(self, 'wavelet_pad', 'zero', 'valid')
         one_of(self, 'head', 'linear', 'fourier')
+        one_of(self, 'position', 'learned', 'rope')
+        one_of(self, 'attention', 'softmax', 'linear')
         within(self, 'fourier_reg', 0.0)
         bins = self.fourier_bins or self.vocab_size - self.fourier_start
         if self.head == 'fourier' and not (bins >= 2 and self.fourier_start + bins <= self.vocab_size):
@@ -62,6 +69,8 @@ class GPTConfig:
         within(self, 'wavelet_frac', 0.0, 1.0, low_open=True)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not a multiple of n_head={self.n_head}")
+        if self.position == 'rope' and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"position='rope' needs an even head size; n_embd / n_head = {self.n_embd // self.n_head}")
         if self.wavelet == 'none':
             return
         windows = wavelet_windows(self)
@@ -253,6 +262,18 @@ class Wavelet(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # The transformer (nanoGPT's module names, so checkpoints and tools stay familiar)
 
+def rotate(x, pos):
+    """Rotary position embedding (Su et al. 2021) of x (B, H, T, D) at positions pos .. pos+T-1: the
+    pair (x_i, x_{i+D/2}) turns by the angle p * 10000^(-2i/D), so that q . k depends on positions only
+    through their difference. Any position works: nothing limits it to block_size."""
+    half = x.size(-1) // 2
+    freq = 10000.0 ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    angle = torch.arange(pos, pos + x.size(-2), device=x.device, dtype=torch.float32)[:, None] * freq
+    cos, sin = angle.cos(), angle.sin()
+    x1, x2 = x[..., :half].float(), x[..., half:].float()
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).to(x.dtype)
+
+
 class KVCache:
     """The attention's keys and values of the positions encoded so far, in buffers of block_size
     positions allocated at first use and reused when the context is encoded again."""
@@ -281,11 +302,14 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.dropout = config.dropout
         self.block_size = config.block_size
+        self.rope = config.position == 'rope'
 
     def forward(self, x, pos=0, cache=None):
         B, T, C = x.size()
         # (B, n_head, T, head_dim) each; the same strides as nanoGPT's split and transposes, fewer calls
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.rope:
+            q, k = rotate(q, pos), rotate(k, pos)
         if cache is not None:  # later tokens attend to these keys and values too
             k, v = cache.update(k, v, pos)
         # one new token attends to every key so far: no mask needed
@@ -296,6 +320,62 @@ class CausalSelfAttention(nn.Module):
 
     def new_cache(self):
         return KVCache(self.block_size)
+
+
+class LinearCache:
+    """The linear attention's state between decoding calls: (B, n_head, head_dim, head_dim) in float32."""
+    state = None
+
+
+class LinearAttention(nn.Module):
+    """
+    SUPRA's linear attention (Mercat et al. 2024), a drop-in for CausalSelfAttention that keeps its
+    c_attn and c_proj (so a softmax checkpoint loads into it unchanged) and adds one square layer phi,
+    shared by queries and keys of all heads: q~ = RoPE(ReLU(phi(q))), k~ = RoPE(ReLU(phi(k))) / sqrt(D),
+    optionally normalised before RoPE (qk_norm). Then o_i = sum_{j<=i} gamma_h^(i-j) (q~_i . k~_j) v_j
+    with a fixed decay per head (linear_attention.py), no softmax and no denominator, and a GroupNorm over
+    heads (no affine parameters) before c_proj. In float32, also under autocast.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.phi = nn.Linear(config.n_embd, config.n_embd)  # the one new layer of a conversion
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head, self.qk_norm, self.rope = config.n_head, config.qk_norm, config.position == 'rope'
+        self.chunk = config.block_size  # longer sequences go chunk by chunk, the state carried
+        self.register_buffer('gamma', decay_rates(config.n_head), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """[ours] phi starts as the identity, so a converted model starts from ReLU(q) . ReLU(k): the
+        pretrained queries and keys, cut to the non-negative features a linear attention needs."""
+        with torch.no_grad():
+            self.phi.weight.copy_(torch.eye(self.phi.in_features))
+            self.phi.bias.zero_()
+
+    def forward(self, x, pos=0, cache=None):
+        B, T, C = x.size()
+        H, D = self.n_head, C // self.n_head
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            q, k = (F.relu(self.phi(t.float())).view(B, T, H, D).transpose(1, 2) for t in (q, k))
+            v = v.float().view(B, T, H, D).transpose(1, 2)
+            if self.qk_norm:
+                q, k = F.layer_norm(q, (D,)), F.layer_norm(k, (D,))
+            if self.rope:
+                q, k = rotate(q, pos), rotate(k, pos)
+            state = cache.state if cache is not None and pos > 0 else None
+            o, state = decayed_attention(q, k / math.sqrt(D), v, self.gamma, state, chunk=1 if state is not None
+                                         else self.chunk, keep_state=cache is not None)
+            if cache is not None:
+                cache.state = state
+            o = F.group_norm(o.transpose(1, 2).reshape(B * T, C), H).view(B, T, C)
+        return self.resid_dropout(self.c_proj(o.to(x.dtype)))
+
+    def new_cache(self):
+        return LinearCache()
 
 
 class MLP(nn.Module):
@@ -311,7 +391,7 @@ class MLP(nn.Module):
 
 
 class LayerCache(NamedTuple):
-    attn: KVCache
+    attn: KVCache | LinearCache
     wavelet: WaveletCache = None
 
 
@@ -320,7 +400,7 @@ class Block(nn.Module):
     def __init__(self, config, wavelet):
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = LinearAttention(config) if config.attention == 'linear' else CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
         self.wavelet = Wavelet(config) if wavelet else None
@@ -428,7 +508,7 @@ class GPT(nn.Module):
             use[-1] = False
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
+            **(dict(wpe=nn.Embedding(config.block_size, config.n_embd)) if config.position == 'learned' else {}),
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config, w) for w in use]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
@@ -450,21 +530,34 @@ class GPT(nn.Module):
                 torch.nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        elif isinstance(module, FourierHead):  # apply() reaches it after its own Linear: keep its intended scale
-            module.reset_parameters()
+        elif isinstance(module, (FourierHead, LinearAttention)):  # apply() reaches these after their own
+            module.reset_parameters()                              # Linears: they keep their intended init
 
     def get_num_params(self, non_embedding=True):
         """Parameter count; the position embedding is left out by default, as in nanoGPT."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+        return n - self.transformer.wpe.weight.numel() if non_embedding and 'wpe' in self.transformer else n
+
+    @property
+    def context_limit(self):
+        """The longest context, or None: a learned position table ends at block_size, and so does a KV
+        cache; linear attention with rotary positions carries a fixed-size state instead."""
+        return None if self.config.attention == 'linear' and self.config.position == 'rope' else self.config.block_size
+
+    def converted_tensors(self):
+        """What a softmax checkpoint lacks when converted to linear attention: the feature maps phi."""
+        return {name for name, _ in self.named_parameters() if '.attn.phi.' in name}
 
     def forward(self, idx, targets=None, cache=None):
         """Logits (B, T, V) and the loss, or with no targets the last position's logits (B, 1, V).
         With a cache, idx (B, T) holds the tokens at positions cache.pos .. cache.pos+T-1."""
         B, T = idx.size()
         pos = cache.pos if cache is not None else 0
-        assert pos + T <= self.config.block_size, f"sequence of {pos + T} > block_size {self.config.block_size}"
-        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(pos, pos + T, device=idx.device))
+        limit = self.context_limit
+        assert limit is None or pos + T <= limit, f"sequence of {pos + T} > block_size {limit}"
+        x = self.transformer.wte(idx)
+        if 'wpe' in self.transformer:
+            x = x + self.transformer.wpe(torch.arange(pos, pos + T, device=idx.device))
         x = self.transformer.drop(x)
         for i, block in enumerate(self.transformer.h):
             x = block(x, pos, cache.layers[i] if cache is not None else None)

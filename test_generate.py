@@ -18,7 +18,8 @@ VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='haar', wav
             dict(wavelet='haar', wavelet_window=8), dict(wavelet='learnable'),
             dict(wavelet='learnable', wavelet_max_kernel=4, wavelet_pad='valid'),
             dict(wavelet='ema'), dict(wavelet='ema', wavelet_pad='valid', wavelet_last=False),
-            dict(wavelet='haar', head='fourier', fourier_freqs=8)]
+            dict(wavelet='haar', head='fourier', fourier_freqs=8), dict(position='rope'),
+            dict(position='rope', wavelet='haar'), dict(attention='linear', wavelet='haar')]
 ids = lambda v: '-'.join(map(str, v.values()))
 
 

@@ -23,7 +23,9 @@ VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='learnable'
             dict(wavelet='haar', wavelet_pad='valid'), dict(wavelet='learnable', wavelet_max_kernel=4),
             dict(wavelet='ema'), dict(wavelet='haar', wavelet_window=8, wavelet_last=False),
             dict(wavelet='haar', head='fourier', fourier_freqs=8),
-            dict(head='fourier', fourier_freqs=4, fourier_start=2, fourier_bins=20)]
+            dict(head='fourier', fourier_freqs=4, fourier_start=2, fourier_bins=20),
+            dict(position='rope'), dict(attention='linear', position='rope'),
+            dict(attention='linear', position='rope', wavelet='learnable', qk_norm=True)]
 
 
 def small(**kw):

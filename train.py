@@ -34,10 +34,12 @@ import torch
 from torch.nn import functional as F
 
 from common import (TRAIN, ConfigError, autocast_context, keep_checkpoint_model, load_checkpoint, load_model_state,
-                    model_config, parse_config, pick_device, pick_dtype, pmf_smoothness, run_command, save_checkpoint)
+                    load_pretrained, model_config, parse_config, pick_device, pick_dtype, pmf_smoothness, run_command,
+                    save_checkpoint, start_from_checkpoint)
 from dataset import check_token_range, open_split, read_meta
 from errors import Interrupted, main_guard
 from generate import generate
+from linear_attention import decay_rates
 from model import GPT
 import tokens
 
@@ -166,6 +168,13 @@ def train(config, given=()):
                               f"data/{c['dataset']} now has {meta['vocab_size']}: the dataset was rebuilt "
                               f"differently; rebuild it as before, or train from scratch in a new out_dir")
         keep_checkpoint_model(c, given, ckpt['model_args'], ckpt_path)
+    source = None  # init_from=<another run's ckpt.pt>: its weights, then a fresh start
+    if c['init_from'] not in ('scratch', 'resume'):
+        source = load_checkpoint(c['init_from'])
+        if source['model_args']['vocab_size'] != meta['vocab_size']:
+            raise ConfigError(f"{c['init_from']} has a vocabulary of {source['model_args']['vocab_size']} tokens, "
+                              f"data/{c['dataset']} has {meta['vocab_size']}; start from a model of this dataset")
+        start_from_checkpoint(c, given, source['model_args'])
     n_train = len(open_split(data_dir, meta, 'train'))
     n_val = len(open_split(data_dir, meta, 'val'))
     if min(n_train, n_val) <= c['block_size'] + 1:
@@ -187,6 +196,11 @@ def train(config, given=()):
     model = GPT(model_config(c, meta['vocab_size']))
     if ckpt is not None:
         load_model_state(model, ckpt['model'])
+    if source is not None:
+        source = {'path': c['init_from'], 'iter_num': source.get('iter_num'),
+                  'new_tensors': load_pretrained(model, source['model'], c['init_from'])}
+    elif ckpt is not None:
+        source = ckpt.get('source')  # a converted run, resumed: still say where it came from
     model.to(device)
     raw_model = model  # what gets saved: never the compiled or DDP wrapper (no '_orig_mod.' keys)
     optimizer = model.configure_optimizers(c['weight_decay'], c['learning_rate'], (c['beta1'], c['beta2']), device.type)
@@ -242,7 +256,10 @@ def train(config, given=()):
         log = open(os.path.join(c['out_dir'], 'log.jsonl'), 'a' if c['init_from'] == 'resume' else 'w')
         header = run_header(c, device, dtype)
         header.update(params=raw_model.get_num_params(), params_total=raw_model.get_num_params(False),
-                      tokens_per_iter=tokens_per_iter, world_size=world, resumed_at=iter_num if c['init_from'] == 'resume' else None)
+                      tokens_per_iter=tokens_per_iter, world_size=world, resumed_at=iter_num if c['init_from'] == 'resume' else None,
+                      started_from=source)
+        if c['attention'] == 'linear':
+            header.update(decays=[round(g, 6) for g in decay_rates(c['n_head']).tolist()])
         log.write(json.dumps(header) + '\n')
         log.flush()
         print(f"{c['dataset']}: {n_train:,} train / {n_val:,} val tokens, vocab {meta['vocab_size']} | "
@@ -253,7 +270,7 @@ def train(config, given=()):
         save_checkpoint(ckpt_path, {
             'model': raw_model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
             'model_args': asdict(raw_model.config), 'config': c, 'meta': meta, 'iter_num': iter_num,
-            'best_val_loss': best_val, 'rng': torch.get_rng_state()})
+            'best_val_loss': best_val, 'rng': torch.get_rng_state(), 'source': source})
 
     from tqdm import tqdm
     bar = tqdm(total=c['max_iters'], initial=iter_num, disable=not master, dynamic_ncols=True, mininterval=1.0)
