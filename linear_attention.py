@@ -7,10 +7,11 @@ arXiv 2405.06640): per head, with a fixed decay gamma,
 with no softmax and no denominator. It is one computation in three forms that agree:
 - parallel: (Q K^T * M) V with the decay mask M_ij = gamma^(i-j) for j <= i, else 0 (training);
 - chunked: the parallel form within chunks, plus a state carried from chunk to chunk (long sequences);
-- recurrent: S_i = gamma S_{i-1} + k_i^T v_i, o_i = q_i S_i, a (head_dim x head_dim) state per head:
-  the chunked form with chunks of one token (generation, at a cost per token that does not grow).
-decayed_attention() below is all three: the chunk size picks the form. The module that uses it
-(feature map, rotary positions, GroupNorm) is model.LinearAttention.
+- recurrent: S_i = gamma S_{i-1} + k_i^T v_i, o_i = q_i S_i, a (head_dim x head_dim) state per head
+  (generation, at a cost per token that does not grow): recurrent_step().
+decayed_attention() is the first two (the chunk size picks the form; chunks of one token are the
+recurrent form too). The module that uses them (feature map, rotary positions, GroupNorm) is
+model.LinearAttention.
 """
 import math
 
@@ -48,3 +49,10 @@ def decayed_attention(q, k, v, gamma, state=None, chunk=None, keep_state=False):
             state = new if state is None else torch.exp(log_gamma * n) * state + new
         out.append(o)
     return torch.cat(out, 2), state
+
+
+def recurrent_step(q, k, v, gamma, state):
+    """One new position: q, k, v (B, H, 1, D) float32, state (B, H, D, D) as decayed_attention returns
+    it. S = gamma S + k^T v, o = q S: returns o (B, H, 1, D) and the new state."""
+    state = gamma[:, None, None] * state + k.transpose(-1, -2) @ v
+    return q @ state, state

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from linear_attention import decay_rates, decayed_attention
+from linear_attention import decay_rates, decayed_attention, recurrent_step
 
 
 @dataclass
@@ -366,11 +366,14 @@ class LinearAttention(nn.Module):
                 q, k = F.layer_norm(q, (D,)), F.layer_norm(k, (D,))
             if self.rope:
                 q, k = rotate(q, pos), rotate(k, pos)
-            state = cache.state if cache is not None and pos > 0 else None
-            o, state = decayed_attention(q, k / math.sqrt(D), v, self.gamma, state, chunk=1 if state is not None
-                                         else self.chunk, keep_state=cache is not None)
-            if cache is not None:
-                cache.state = state
+            k = k / math.sqrt(D)
+            if pos > 0:  # decoding one token from the state of the positions before
+                assert T == 1, "after position 0, decode one token per call"
+                o, cache.state = recurrent_step(q, k, v, self.gamma, cache.state)
+            else:  # a whole sequence: parallel, or chunk by chunk past block_size
+                o, state = decayed_attention(q, k, v, self.gamma, chunk=self.chunk, keep_state=cache is not None)
+                if cache is not None:
+                    cache.state = state
             o = F.group_norm(o.transpose(1, 2).reshape(B * T, C), H).view(B, T, C)
         return self.resid_dropout(self.c_proj(o.to(x.dtype)))
 

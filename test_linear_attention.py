@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from linear_attention import decay_rates, decayed_attention
+from linear_attention import decay_rates, decayed_attention, recurrent_step
 from model import GPT, GPTConfig
 
 BLOCK = 16
@@ -62,9 +62,13 @@ def test_three_forms_agree_with_each_other_and_with_the_references():
         assert torch.allclose(o.double(), want, atol=1e-4), chunk
         assert torch.allclose(s.double(), state, atol=1e-4), chunk
     # a state carried between calls: the sequence in two pieces, the second one token at a time
-    o1, s1 = decayed_attention(q[:, :, :20], k[:, :, :20], v[:, :, :20], gamma, keep_state=True)
-    o2, _ = decayed_attention(q[:, :, 20:], k[:, :, 20:], v[:, :, 20:], gamma, state=s1, chunk=1)
-    assert torch.allclose(torch.cat([o1, o2], 2).double(), want, atol=1e-4)
+    o, s = decayed_attention(q[:, :, :20], k[:, :, :20], v[:, :, :20], gamma, keep_state=True)
+    out = [o]
+    for t in range(20, q.size(2)):
+        o, s = recurrent_step(q[:, :, t:t + 1], k[:, :, t:t + 1], v[:, :, t:t + 1], gamma, s)
+        out.append(o)
+    assert torch.allclose(torch.cat(out, 2).double(), want, atol=1e-4)
+    assert torch.allclose(s.double(), state, atol=1e-4)
 
 
 def linear_model(**kw):
