@@ -116,6 +116,14 @@ def test_audio_end_to_end(tmp_path, run_script):
          '--output=t.wav', '--device=cpu'], tmp_path))
     with wave.open(str(tmp_path / 't.wav')) as w:
         assert w.getnframes() == 801 + 10
+    # the Fourier head on the same data, and the predicted PMFs of both heads drawn side by side
+    ok(run_script(['train.py', '--dataset=tones', '--out_dir=fourier', '--head=fourier', '--fourier_freqs=8'] + TINY_MODEL,
+                  tmp_path))
+    log = (tmp_path / 'fourier' / 'log.jsonl').read_text()
+    assert '"val_smoothness"' in log and '"val_regulariser"' in log
+    pytest.importorskip('matplotlib')
+    r = ok(run_script(['plot_pmfs.py', '--runs=out,fourier', '--rows=2', '--output=p.png'], tmp_path))
+    assert (tmp_path / 'p.png').stat().st_size > 1000 and r.stdout.count('mean smoothness') == 2
 
 
 def test_music_end_to_end(tmp_path, run_script):

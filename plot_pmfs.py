@@ -1,0 +1,93 @@
+"""
+Draw the next-token distributions that trained models predict at the same validation positions,
+side by side: a linear head against Fourier heads, on a dataset of ordered bins (audio levels).
+
+    python plot_pmfs.py --runs=results/fourier/runs/none/seed1,results/fourier/runs/head=fourier+fourier_freqs=16/seed1 \
+        --output=results/fourier/pmfs.png
+
+Each run is an out_dir holding ckpt.pt (all of one dataset). The positions are the last of `rows`
+evenly spaced validation windows of block_size tokens. Also prints each model's mean PMF smoothness
+there (common.pmf_smoothness). Needs matplotlib.
+"""
+import os
+import sys
+from dataclasses import dataclass
+
+if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
+import numpy as np
+import torch
+
+from common import ConfigError, load_checkpoint, load_model_state, model_config, parse_config, pmf_smoothness
+from dataset import open_split, read_meta
+from errors import main_guard
+from model import GPT, GPTConfig, at_least
+import tokens
+
+
+@dataclass
+class PlotConfig:
+    runs: str = ''                # comma-separated out_dirs with a ckpt.pt each
+    rows: int = 4                 # positions drawn
+    output: str = 'pmfs.png'
+
+    def __post_init__(self):
+        at_least(self, 1, 'rows')
+        if not self.runs:
+            raise ValueError("runs='': give --runs=out_dir1,out_dir2")
+
+
+def predictions(ckpt, windows):
+    """The model's PMF over its dataset's ordered bins at the last position of each window."""
+    model = GPT(GPTConfig(**ckpt['model_args']))
+    load_model_state(model, ckpt['model'])
+    with torch.no_grad():
+        logits, _ = model.eval()(torch.from_numpy(windows.astype(np.int64)))
+    bins = tokens.for_meta(ckpt['meta']).ordered
+    p = torch.softmax(logits[:, -1].float(), -1)[:, bins.start:bins.stop]
+    return (p / p.sum(-1, keepdim=True)).numpy()
+
+
+def main(argv):
+    c, _ = parse_config(argv, (PlotConfig,), __doc__)
+    runs = c['runs'].split(',')
+    ckpts = {run: load_checkpoint(os.path.join(run, 'ckpt.pt')) for run in runs}
+    first = next(iter(ckpts.values()))
+    if tokens.for_meta(first['meta']).ordered is None:
+        raise ConfigError(f"{runs[0]} was trained on {first['meta']['tokenizer']} tokens, not ordered bins")
+    data_dir = os.path.join('data', first['config']['dataset'])
+    meta, T = read_meta(data_dir), first['model_args']['block_size']
+    if any(ck['config']['dataset'] != first['config']['dataset'] for ck in ckpts.values()):
+        raise ConfigError("the runs were trained on different datasets; give runs of one dataset")
+    val = open_split(data_dir, meta, 'val')
+    starts = np.linspace(0, len(val) - T - 1, c['rows']).astype(np.int64)
+    windows = np.stack([val[s:s + T] for s in starts])
+    pmfs = {run: predictions(ck, windows) for run, ck in ckpts.items()}
+    for run, p in pmfs.items():
+        print(f"{run}: mean smoothness {pmf_smoothness(p):.4f} over {len(p)} positions")
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("drawing needs matplotlib: pip install matplotlib")
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(c['rows'], 1, figsize=(9, 2.2 * c['rows']), sharex=True)
+    for row, ax in enumerate(np.atleast_1d(axes)):
+        for run, p in pmfs.items():
+            name = os.path.basename(os.path.dirname(run.rstrip('/'))) or run
+            ax.plot(p[row], label=name, linewidth=1)
+        ax.axvline(int(val[starts[row] + T]), color='k', linewidth=0.8, linestyle=':')  # what came next
+        ax.set_ylabel(f"position {starts[row] + T}")
+    axes[0].legend(fontsize=8)
+    axes[-1].set_xlabel('mu-law level (dotted: the true next sample)')
+    fig.suptitle('predicted next-sample distributions at the same validation positions')
+    fig.tight_layout()
+    tmp = c['output'] + '.tmp.png'
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, c['output'])
+    print(f"wrote {c['output']}")
+
+
+if __name__ == '__main__':
+    main_guard(main, sys.argv[1:])
