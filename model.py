@@ -2,9 +2,10 @@
 The GPT of this project, with the WaveletGPT operation as one switch (config.wavelet).
 
 Read top to bottom: the config (every model option, and its allowed values), the wavelet
-operation (the paper), the nanoGPT-shaped blocks that call it, then the GPT. With
-wavelet='none' this is a plain GPT-2 style decoder. Sampling lives in generate.py; here each
-module only keeps what a later call needs (a Cache), so that a new token costs one position.
+operation (the paper), the nanoGPT-shaped blocks that call it (softmax attention, or SUPRA's
+linear attention, whose arithmetic is in linear_attention.py), the Fourier output head, then the
+GPT. With the defaults this is a plain GPT-2 style decoder. Sampling lives in generate.py; here
+each module only keeps what a later call needs (a Cache), so that a new token costs one position.
 
 WaveletGPT (Verma, arXiv 2409.12924): after every decoder block, half of the residual stream's
 coordinates are replaced by causal moving averages over the past k tokens, k growing in dyadic
