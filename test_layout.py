@@ -43,4 +43,5 @@ def test_no_import_cycles_and_no_script_is_imported(repo):
             visit(d, path + [d])
     for m in graph:
         visit(m, [m])
-    assert graph['model'] == set()  # the model file stands alone
+    # the model file stands alone, but for the arithmetic of linear attention, which itself imports nothing here
+    assert graph['model'] <= {'linear_attention'} and graph['linear_attention'] == set()
