@@ -11,10 +11,11 @@ What train.py, sample.py, bench.py and compare.py share, so that no script impor
 """
 import ast
 import difflib
+import glob
 import os
 import sys
 import traceback
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import MISSING, asdict, dataclass, fields
 
 import numpy as np
@@ -22,6 +23,11 @@ import torch
 
 from errors import UserError
 from model import GPTConfig, at_least, one_of, within
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so there out_dir is not locked (see claim_out_dir)
+    fcntl = None
 
 
 class ConfigError(UserError):
@@ -44,6 +50,7 @@ class TrainConfig:
     out_dir: str = 'out'
     init_from: str = 'scratch'    # 'scratch' | 'resume' (from out_dir/ckpt.pt) | another run's ckpt.pt: start from
                                   # its weights (e.g. convert softmax to attention='linear'), a new optimiser
+    overwrite: bool = False       # a new run (not resume) may replace the checkpoint and log already in out_dir
     eval_interval: int = 250      # evaluate, log and checkpoint every this many iterations
     eval_iters: int = 20          # evaluation uses eval_iters * batch_size * world_size fixed windows per split
     eval_only: bool = False
@@ -315,14 +322,59 @@ def autocast_context(device, dtype):
 
 def save_checkpoint(path, state):
     """Write through a temporary file and a rename: the previous checkpoint stays whole until the
-    new one is complete, and a failed write leaves nothing behind."""
+    new one is complete, and a failed write (a full disk) leaves nothing behind."""
     tmp = path + '.tmp'
     try:
         torch.save(state, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch reports a failed write as a RuntimeError
+        reason = (str(e).strip().splitlines() or [''])[0][:80]
+        raise UserError(f"could not write {path} ({type(e).__name__}: {reason}); is the disk full? Free some "
+                        f"space and go on with --init_from=resume (the previous checkpoint, if any, is intact)")
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+LOCK_FILE = 'train.lock'
+
+
+@contextmanager
+def claim_out_dir(out_dir):
+    """Hold out_dir for this run, which also proves it can be written: a second run on it stops with a
+    one-line error naming this one. The lock is the operating system's, so it ends with the process,
+    even on kill -9. Partial files (*.tmp) that a killed run left in out_dir are removed."""
+    path = os.path.join(out_dir, LOCK_FILE)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        while True:
+            f = open(path, 'a+')
+            try:
+                if fcntl:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or 'another run'
+                f.close()
+                raise ConfigError(f"out_dir={out_dir!r} is in use by {holder}; wait for it to end, or use another out_dir")
+            if os.path.exists(path) and os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+                break
+            f.close()  # the run before us removed the file between our open and our lock: take the new one
+        f.truncate(0)
+        f.write(f"the run with pid {os.getpid()} ({' '.join(sys.argv)[:120]})")
+        f.flush()
+        if not fcntl:
+            f.close()  # no lock to hold: the file only says who runs here
+    except OSError as e:
+        raise ConfigError(f"cannot write in out_dir={out_dir!r} ({e.strerror}); use a folder you can write to")
+    for partial in glob.glob(os.path.join(glob.escape(out_dir), '*.tmp')):
+        os.remove(partial)
+    try:
+        yield
+    finally:
+        with suppress(FileNotFoundError):  # out_dir may have been deleted meanwhile
+            os.remove(path)  # before unlocking: the next run never locks a file that is no longer the lock
+        f.close()
 
 
 CHECKPOINT_KEYS = {'model', 'model_args', 'meta'}

@@ -26,6 +26,7 @@ from errors import main_guard
 from generate import generate
 from model import GPT, GPTConfig, at_least, within
 import tokens
+from tokens.base import check_output
 
 
 @dataclass
@@ -53,6 +54,8 @@ SAMPLE = (SampleConfig, SystemConfig, GPTConfig)
 
 def main(argv):
     c, given = parse_config(argv, SAMPLE, __doc__)
+    if c['output']:
+        check_output(c['output'])  # now, not after the generation
     ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
     ckpt = load_checkpoint(ckpt_path)
     keep_checkpoint_model(c, given, ckpt['model_args'], ckpt_path)

@@ -120,13 +120,14 @@ def main():
     p.add_argument("--out", default="data/youtubemix", help="output folder")
     p.add_argument("--cache", default="data/downloads", help="where the download is kept")
     args = p.parse_args()
-    root, names = find_files(args.input or download_youtubemix(args.cache))
+    source = args.input or download_youtubemix(args.cache)
+    root, names = find_files(source)
     wavs = [n for n in names if n.lower().endswith(WAV_EXTENSIONS)]
     not_wav = [f"{n} (not WAV: convert it, e.g. ffmpeg -i in.mp3 out.wav)" for n in names
                if n.lower().endswith(OTHER_AUDIO)]
     ignored = len(names) - len(wavs) - len(not_wav)
     if not wavs:
-        raise DatasetError(f"no .wav files in {root}" + (f" ({len(not_wav)} other audio files: convert them "
+        raise DatasetError(f"no .wav files in {source}" + (f" ({len(not_wav)} other audio files: convert them "
                            "to WAV, e.g. with ffmpeg)" if not_wav else "") + "; pass a folder of WAV files")
     clips, skipped = {}, []
     for name in tqdm(wavs, desc="mu-law encoding", unit="file"):
@@ -144,7 +145,7 @@ def main():
     skipped += not_wav
     warn_skipped(skipped, "unreadable audio files")
     if not clips:
-        raise DatasetError(f"none of the {len(wavs)} .wav files in {root} is readable audio "
+        raise DatasetError(f"none of the {len(wavs)} .wav files in {source} is readable audio "
                            f"(first: {skipped[0]}); pass a folder of WAV files")
     splits, files, rule = split_clips(clips)
     cmd = prepare_command("youtubemix", p, args)

@@ -4,11 +4,18 @@ import os
 from errors import UserError
 
 
-def write_atomically(path, write):
-    """write(tmp) writes the file at a temporary name; it takes the name `path` only when complete."""
+def check_output(path):
+    """A one-line error, before any work, if a file cannot be written at path."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"cannot write {path}: the folder {folder} does not exist; create it or pick another path")
+    if os.path.isdir(path):
+        raise UserError(f"cannot write {path}: it is a folder; give a file name")
+
+
+def write_atomically(path, write):
+    """write(tmp) writes the file at a temporary name; it takes the name `path` only when complete."""
+    check_output(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         write(tmp)
@@ -43,12 +50,15 @@ class Tokenizer:
         raise NotImplementedError
 
     def read(self, path):
-        """A prompt file -> ids. Text kinds: UTF-8 text."""
+        """A prompt file -> ids. Text kinds: UTF-8 text without NUL bytes (which binary files such as .wav have)."""
         try:
             with open(path, encoding='utf-8') as f:
-                return self.encode(f.read())
+                text = f.read()
         except UnicodeDecodeError:
+            text = '\0'
+        if '\0' in text:
             raise UserError(f"{path} is not UTF-8 text; a {self.meta['modality']} model takes a text prompt file")
+        return self.encode(text)
 
     def write(self, ids, path):
         """ids -> a file (text kinds: the decoded text), written atomically."""
@@ -71,6 +81,8 @@ class Tokenizer:
             path = start[5:]
             if not os.path.isfile(path):
                 raise UserError(f"prompt file {path} " + ("is a folder" if os.path.isdir(path) else "does not exist"))
+            if os.path.getsize(path) == 0:
+                raise UserError(f"prompt file {path} is empty; give one with something in it, or no prompt")
             ids = self.read(path)
         else:
             ids = self.encode(start)

@@ -31,20 +31,26 @@ def mulaw_decode(ids):
 
 
 def read_wav(path):
-    """A WAV file -> (mono float64 samples in [-1, 1], sample rate). Raises on unreadable files."""
+    """A WAV file -> (mono float64 samples in [-1, 1], sample rate). Raises on unreadable files, on files
+    shorter than their header says (truncated), and on float samples that are NaN or infinite."""
     try:
         from scipy.io import wavfile
     except ImportError:
         raise UserError("reading WAV files needs scipy: pip install scipy")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy warns about harmless extra chunks (LIST, cue)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # scipy also warns about harmless extra chunks (LIST, cue): those pass
         rate, data = wavfile.read(path)
+    truncated = [str(w.message) for w in caught if "EOF" in str(w.message)]  # "Reached EOF prematurely; ..."
+    if truncated:
+        raise ValueError(f"truncated: {truncated[0]}")
     if data.dtype == np.uint8:  # 8-bit WAV is unsigned
         x = (data - 128.0) / 128.0
     elif data.dtype.kind == "i":  # 16/32-bit, and 24-bit, which scipy left-aligns into int32
         x = data / float(2 ** (8 * data.dtype.itemsize - 1))
     else:
         x = data.astype(np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{np.count_nonzero(~np.isfinite(x))} samples are NaN or infinite")
     return (x.mean(axis=1) if x.ndim == 2 else x), int(rate)
 
 
