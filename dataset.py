@@ -5,11 +5,17 @@ A dataset is a folder data/<name>/ holding
     train.bin, val.bin (and optionally test.bin): raw token ids, little-endian, meta["dtype"]
     meta.json: dtype, vocab_size, modality, tokenizer, token counts per split, how to rebuild it,
                and whatever the tokenizer needs to decode (e.g. "itos" for characters).
+    {split}.bytes.bin (optional, meta["byte_counts"]): how many bytes of the original UTF-8 text
+               each group of meta["byte_counts"]["tokens_per_count"] tokens stands for, so that a
+               loss can be reported in bits per byte whatever the tokenizer.
 The token counts in meta.json act as the header: a truncated or swapped .bin file fails loudly.
 """
+import glob
 import json
+import math
 import os
 import shutil
+import sys
 
 import numpy as np
 
@@ -27,8 +33,9 @@ def smallest_dtype(vocab_size):
     return "uint8" if vocab_size <= 256 else "uint16"
 
 
-def write_dataset(out_dir, splits, meta):
-    """Write {split: array} and meta.json into out_dir atomically: all of it or none of it."""
+def write_dataset(out_dir, splits, meta, extras=None):
+    """Write {split: array} and meta.json into out_dir atomically: all of it or none of it. extras:
+    {file name: array} written beside them (e.g. the byte counts of meta["byte_counts"])."""
     meta = dict(meta, version=META_VERSION)
     dtype = meta.setdefault("dtype", smallest_dtype(meta["vocab_size"]))
     assert meta["vocab_size"] <= np.iinfo(DTYPES[dtype]).max + 1, "vocab too large for dtype"
@@ -38,7 +45,10 @@ def write_dataset(out_dir, splits, meta):
     meta["tokens"] = {}
     out_dir = os.path.abspath(out_dir)
     os.makedirs(os.path.dirname(out_dir), exist_ok=True)
-    tmp = f"{out_dir}.tmp-{os.getpid()}"
+    restore_set_aside(out_dir)
+    for stale in abandoned(out_dir, "tmp") + abandoned(out_dir, "old"):  # left by runs that were killed
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp, old = f"{out_dir}.tmp-{os.getpid()}", f"{out_dir}.old-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
@@ -48,16 +58,50 @@ def write_dataset(out_dir, splits, meta):
                 raise DatasetError(f"{split} has token ids outside [0, {meta['vocab_size']})")
             ids.astype(DTYPES[dtype]).tofile(os.path.join(tmp, f"{split}.bin"))
             meta["tokens"][split] = int(ids.size)
+        for name, array in (extras or {}).items():
+            np.asarray(array).tofile(os.path.join(tmp, name))
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
-        old = f"{out_dir}.old-{os.getpid()}"
         if os.path.exists(out_dir):
             os.rename(out_dir, old)  # the previous dataset survives until the new one is in place
         os.rename(tmp, out_dir)
         shutil.rmtree(old, ignore_errors=True)
     finally:
+        if os.path.exists(old) and not os.path.exists(out_dir):  # stopped between the two renames
+            os.rename(old, out_dir)
         shutil.rmtree(tmp, ignore_errors=True)
     return meta
+
+
+def running(pid):
+    """Whether a process with this id exists (on Windows, where there is no harmless check, assume so)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to someone else
+        pass
+    return True
+
+
+def abandoned(data_dir, kind):
+    """The folders data_dir.tmp-PID (kind "tmp": a dataset being written) or data_dir.old-PID ("old": the
+    previous dataset, set aside during the swap) of write_dataset runs that are no longer running."""
+    paths = glob.glob(f"{glob.escape(data_dir)}.{kind}-*")
+    paths = [p for p in paths if p.rsplit("-", 1)[1].isdigit() and not running(int(p.rsplit("-", 1)[1]))]
+    return sorted(paths, key=os.path.getmtime)
+
+
+def restore_set_aside(data_dir):
+    """A rebuild killed between the two renames of its swap leaves the previous dataset at data_dir.old-PID
+    and nothing at data_dir: put it back, and say so."""
+    old = abandoned(data_dir, "old")
+    if old and not os.path.exists(data_dir):
+        os.rename(old[-1], data_dir)
+        print(f"warning: {data_dir} was missing: restored the previous dataset from {old[-1]}, set aside by a "
+              f"rebuild that was interrupted", file=sys.stderr)
 
 
 def rebuild_hint(data_dir):
@@ -74,8 +118,33 @@ def rebuild_hint(data_dir):
     return f"build it with a prepare/ script and --out {data_dir} (see README, 'Datasets')"
 
 
+def meta_problem(meta):
+    """What is wrong with the fields of a meta.json that the format needs, or None."""
+    def count(x, low=0):
+        return isinstance(x, int) and not isinstance(x, bool) and x >= low
+
+    def dtype_name(x):
+        return isinstance(x, str) and x in DTYPES
+    if not isinstance(meta, dict):
+        return "it is not a JSON object"
+    dtype, vocab_size, tokens, counts = (meta.get(k) for k in ("dtype", "vocab_size", "tokens", "byte_counts"))
+    if not dtype_name(dtype):
+        return f"dtype {dtype!r} is not 'uint8' or 'uint16'"
+    top = np.iinfo(DTYPES[dtype]).max + 1
+    if not count(vocab_size, 1) or vocab_size > top:
+        return f"vocab_size {vocab_size!r} is not a whole number from 1 to {top} (the most {dtype} holds)"
+    if not (isinstance(tokens, dict) and {"train", "val"} <= set(tokens) and all(map(count, tokens.values()))):
+        return f"tokens {str(tokens)[:60]} is not a token count for each split (train, val, and test if any)"
+    if counts is not None and not (isinstance(counts, dict) and count(counts.get("tokens_per_count"), 1)
+                                   and dtype_name(counts.get("dtype"))):
+        return f"byte_counts {str(counts)[:60]} needs tokens_per_count (1 or more) and dtype"
+    return None
+
+
 def read_meta(data_dir):
-    """meta.json of a dataset, checked against its .bin files. Raises DatasetError."""
+    """meta.json of a dataset, checked against its .bin files. Raises DatasetError. A missing or empty
+    optional split (test) is left out of meta["tokens"]."""
+    restore_set_aside(data_dir)
     fix = rebuild_hint(data_dir)
     path = os.path.join(data_dir, "meta.json")
     if not os.path.exists(path):
@@ -83,25 +152,48 @@ def read_meta(data_dir):
     try:
         with open(path) as f:
             meta = json.load(f)
-        dtype, vocab_size, tokens = meta["dtype"], int(meta["vocab_size"]), meta["tokens"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise DatasetError(f"{path} is unreadable or incomplete ({e}); {fix}")
-    if dtype not in DTYPES:
-        raise DatasetError(f"{path}: dtype {dtype!r} is not uint8 or uint16; {fix}")
-    if vocab_size > np.iinfo(DTYPES[dtype]).max + 1:
-        raise DatasetError(f"{path}: vocab_size {vocab_size} does not fit {dtype}; {fix}")
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path} is unreadable ({e}); {fix}")
+    problem = meta_problem(meta)
+    if problem:
+        raise DatasetError(f"{path}: {problem}; {fix}")
+    dtype, tokens = meta["dtype"], meta["tokens"]
     itemsize = np.dtype(DTYPES[dtype]).itemsize
-    for split in ("train", "val"):
+    for split in list(tokens):
         bin_path = os.path.join(data_dir, f"{split}.bin")
+        if split not in ("train", "val") and (tokens[split] == 0 or not os.path.exists(bin_path)):
+            del tokens[split]
+            continue
         if not os.path.exists(bin_path):
             raise DatasetError(f"{bin_path} is missing; {fix}")
         size = os.path.getsize(bin_path)
         if size % itemsize:
             raise DatasetError(f"{bin_path}: {size} bytes is not a multiple of {dtype}; {fix}")
-        if size // itemsize != tokens.get(split):
+        if size // itemsize != tokens[split]:
             raise DatasetError(f"{bin_path} holds {size // itemsize} tokens, meta.json says "
-                               f"{tokens.get(split)} (truncated or mixed up); {fix}")
+                               f"{tokens[split]} (truncated or mixed up); {fix}")
+        if size == 0:
+            raise DatasetError(f"the {split} split of {data_dir} holds no tokens: it needs more input data; {fix}")
+    counts = meta.get("byte_counts")
+    for split in tokens if counts else ():
+        path = os.path.join(data_dir, f"{split}.bytes.bin")
+        want = tokens[split] // counts["tokens_per_count"] * np.dtype(DTYPES[counts["dtype"]]).itemsize
+        if not os.path.exists(path) or os.path.getsize(path) != want:
+            raise DatasetError(f"{path} is missing or does not match {split}.bin; {fix}")
     return meta
+
+
+def bits_per_byte(data_dir, meta, split, offsets, block_size, mean_loss):
+    """The mean loss (nats per token) over the targets of the windows at `offsets` (tokens o+1 .. o+block_size)
+    in bits per byte of the original text: the total loss in bits over the bytes those tokens stand for.
+    A group of k tokens that stands for n bytes counts n/k bytes per token. None without byte counts."""
+    counts = meta.get("byte_counts")
+    if not counts:
+        return None
+    per = counts["tokens_per_count"]
+    n = np.fromfile(os.path.join(data_dir, f"{split}.bytes.bin"), dtype=DTYPES[counts["dtype"]]).astype(np.float64)
+    covered = sum(n[np.arange(o + 1, o + 1 + block_size) // per].sum() / per for o in offsets)
+    return mean_loss * len(offsets) * block_size / math.log(2) / covered if covered else None
 
 
 def check_token_range(data_dir, meta, chunk=1 << 24):

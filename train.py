@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import (TRAIN, ConfigError, autocast_context, keep_checkpoint_model, load_checkpoint, load_model_state,
-                    load_pretrained, model_config, parse_config, pick_device, pick_dtype, pmf_smoothness, run_command,
-                    save_checkpoint, start_from_checkpoint)
-from dataset import check_token_range, open_split, read_meta
+from common import (TRAIN, ConfigError, autocast_context, claim_out_dir, keep_checkpoint_model, load_checkpoint,
+                    load_model_state, load_pretrained, model_config, parse_config, pick_device, pick_dtype,
+                    pmf_smoothness, run_command, save_checkpoint, start_from_checkpoint)
+from dataset import bits_per_byte, check_token_range, open_split, read_meta
 from errors import Interrupted, main_guard
 from generate import generate
 from linear_attention import decay_rates
@@ -131,7 +131,21 @@ def run_header(config, device, dtype):
 
 def train(config, given=()):
     """Train as config says (given: the keys a config file or the command line set). Returns the
-    list of eval records written to log.jsonl."""
+    list of eval records written to log.jsonl. However it ends, out_dir is released and a DDP process
+    group is torn down."""
+    with ExitStack() as on_exit:
+        return run_training(config, given, on_exit)
+
+
+def diverged(what, dtype):
+    """The error for a loss that is no longer finite, with the advice that fits this dtype."""
+    return ConfigError(f"{what}: the run diverged; lower learning_rate (or set grad_clip)" +
+                       (", or use dtype='bfloat16' if this GPU has it" if dtype == 'float16' else "") +
+                       " (the last good checkpoint, if any, is intact)")
+
+
+def run_training(config, given, on_exit):
+    """train()'s work. What must be undone however it ends goes onto on_exit, an ExitStack."""
     c = config
     ddp = int(os.environ.get('RANK', -1)) != -1
     if ddp:
@@ -142,16 +156,19 @@ def train(config, given=()):
         if device.type == 'cuda':
             torch.cuda.set_device(device)
         dist.init_process_group(backend='nccl' if device.type == 'cuda' else 'gloo')
+        on_exit.callback(dist.destroy_process_group)
     else:
         rank, world = 0, 1
         device = pick_device(c['device'], None)
     master = rank == 0
     dtype = pick_dtype(c['dtype'], device)
 
-    data_dir, meta = load_dataset(c['dataset'], master)
+    if master:  # first: it may build the dataset, or put back one that an interrupted rebuild set aside
+        data_dir, meta = load_dataset(c['dataset'])
     if ddp:
-        dist.barrier()  # rank 0 may have built the dataset
-        data_dir, meta = load_dataset(c['dataset'], master)
+        dist.barrier()
+        if not master:
+            data_dir, meta = load_dataset(c['dataset'], master)
     ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
     ckpt = None
     if c['init_from'] == 'resume':
@@ -192,6 +209,11 @@ def train(config, given=()):
         if not (bins.start <= c['fourier_start'] and c['fourier_start'] + c['fourier_bins'] <= bins.stop):
             raise ConfigError(f"fourier_start={c['fourier_start']} and fourier_bins={c['fourier_bins']} leave the "
                               f"dataset's ordered bins {bins.start} .. {bins.stop - 1}; set them inside, or to 0")
+    if master:  # before anything is written to out_dir: it is ours, writable, and holds no work we would lose
+        on_exit.enter_context(claim_out_dir(c['out_dir']))
+        if c['init_from'] != 'resume' and os.path.exists(ckpt_path) and not c['overwrite']:
+            raise ConfigError(f"{ckpt_path} holds a run already; go on with it with --init_from=resume, replace it "
+                              f"with --overwrite=True, or use another out_dir")
     torch.manual_seed(c['seed'])  # the same initial weights on every rank and for every variant
     model = GPT(model_config(c, meta['vocab_size']))
     if ckpt is not None:
@@ -282,7 +304,7 @@ def train(config, given=()):
                     not (iter_num == start_iter and c['init_from'] == 'resume' and not c['eval_only']):
                 losses = evaluate()
                 if not all(math.isfinite(v) for v in losses.values()):
-                    raise FloatingPointError(f"loss is {losses} at iter {iter_num}")
+                    raise diverged(f"loss is {losses} at iter {iter_num}", dtype)
                 best_val = min(best_val, losses['val'])
                 rec = {'iter': iter_num, 'train_loss': losses['train'], 'val_loss': losses['val'],
                        **({'val_regulariser': losses['val_regulariser']} if c['head'] == 'fourier' else {}),
@@ -290,11 +312,15 @@ def train(config, given=()):
                        'lr': get_lr(max(iter_num - 1, 0), c), 'tokens': iter_num * tokens_per_iter,
                        'time': round(time.time() - t_start, 3),
                        'step_ms': round(1000 * step_time / steps_timed, 2) if steps_timed else None}
+                bpb = bits_per_byte(data_dir, meta, 'val', eval_offsets(n_val, T, n_eval), T, losses['val'])
+                if bpb is not None:  # datasets that store the byte counts of their tokens
+                    rec['val_bpb'] = bpb
                 records.append(rec)
                 step_time, steps_timed = 0.0, 0
                 if master:
                     bar.write(f"iter {iter_num}: train {losses['train']:.4f}, val {losses['val']:.4f} "
-                              f"({losses['val'] / math.log(2):.4f} bits/token)")
+                              f"({losses['val'] / math.log(2):.4f} bits/token" +
+                              (f", {bpb:.4f} bits/byte)" if bpb is not None else ")"))
                     log.write(json.dumps(rec) + '\n')
                     log.flush()
                     if not c['eval_only'] and iter_num > start_iter:
@@ -325,7 +351,7 @@ def train(config, given=()):
                 scaler.scale(loss / accum).backward()
                 loss_sum += loss.item() / accum
             if not math.isfinite(loss_sum):
-                raise FloatingPointError(f"loss is {loss_sum} at iter {iter_num}")
+                raise diverged(f"loss is {loss_sum} at iter {iter_num}", dtype)
             if c['grad_clip']:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), c['grad_clip'])
@@ -349,19 +375,16 @@ def train(config, given=()):
             print('sample: ' + tok.decode(out[0, prompt.size(1):].tolist()))
         if records:
             r = records[-1]
-            print(f"final val loss {r['val_loss']:.4f} ({r['val_loss'] / math.log(2):.4f} bits/token) at iter {r['iter']}")
-    if ddp:
-        dist.destroy_process_group()
+            print(f"final val loss {r['val_loss']:.4f} ({r['val_loss'] / math.log(2):.4f} bits/token" +
+                  (f", {r['val_bpb']:.4f} bits/byte" if 'val_bpb' in r else "") + f") at iter {r['iter']}")
+    if ddp:  # no rank tears the group down (on_exit) while another is still at work, e.g. rank 0 saving
+        dist.barrier()
     return records
 
 
 def main(argv):
     config, given = parse_config(argv, TRAIN, __doc__)
-    try:
-        train(config, given)
-    except FloatingPointError as e:
-        raise ConfigError(f"{e}: the run diverged; lower learning_rate (or set grad_clip), or on a GPU use "
-                          f"dtype='bfloat16' (the last good checkpoint, if any, is intact)")
+    train(config, given)
 
 
 if __name__ == '__main__':

@@ -2,9 +2,11 @@
 What the prepare scripts share: reading inputs, splits, downloads, and the command that rebuilds
 a dataset. The dataset format itself is in dataset.py; the tokens of each kind in tokens/.
 """
+import ast
 import glob
 import os
 import sys
+import sysconfig
 import time
 import urllib.request
 import zipfile
@@ -34,6 +36,21 @@ def read_documents(path):
         raise DatasetError(f"{path} is not a valid zip (corrupt or truncated download); download it again")
     with open(path, "rb") as f:
         return [(os.path.basename(path), f.read().decode("utf-8", errors="replace"))]
+
+
+def input_text(path):
+    """The text of --input for the byte-level datasets: a text file, a folder of .txt files or a zip
+    (documents joined with a newline, in name order), or 'pydocs' (when no such file exists): the
+    docstrings that prepare/pydocs.py normalises, as they are."""
+    if path == "pydocs" and not os.path.exists(path):
+        return collect()
+    return "\n".join(text for _, text in read_documents(path))
+
+
+def split_text(text, val_frac=0.05, test_frac=0.05):
+    """{split: UTF-8 bytes}: contiguous, in order, by characters, so that every tokenizer of one text
+    (bytes, SentencePiece, Equal-Info) trains and is scored on exactly the same bytes."""
+    return {split: part.encode("utf-8") for split, part in split_by_fraction(text, val_frac, test_frac).items()}
 
 
 def split_by_fraction(ids, val_frac, test_frac=0.0):
@@ -88,3 +105,35 @@ def warn_skipped(skipped, what):
     if skipped:
         print(f"warning: skipped {len(skipped)} {what}: " + "; ".join(skipped[:5]) +
               (" ..." if len(skipped) > 5 else ""), file=sys.stderr)
+
+
+# The raw text of the pydocs corpus: prepare/pydocs.py normalises it to characters, the byte-level
+# scripts take it as it is (--input pydocs).
+SKIP = {"test", "tests", "idlelib", "site-packages", "dist-packages", "lib2to3", "__pycache__"}
+
+
+def docstrings(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+        return []
+    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return [d for d in (ast.get_docstring(n) for n in nodes) if d]
+
+
+def collect():
+    """Docstrings of every stdlib source file (sorted, so the order is stable) and pydoc topics."""
+    root = sysconfig.get_paths()["stdlib"]
+    parts = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP)
+        for name in sorted(files):
+            if name.endswith(".py"):
+                parts.extend(docstrings(os.path.join(folder, name)))
+    try:
+        from pydoc_data.topics import topics
+        parts.extend(topics[k] for k in sorted(topics))
+    except ImportError:  # some distributions strip pydoc_data
+        pass
+    return "\n".join(parts)

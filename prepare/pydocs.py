@@ -9,7 +9,6 @@ normalised to text8's 27-symbol alphabet exactly as prepare/text8.py does (token
 characters; the exact text depends on the Python version. Split 90% / 5% / 5% in file order.
 """
 import argparse
-import ast
 import os
 import sys
 import sysconfig
@@ -18,37 +17,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from errors import main_guard, quiet_interrupts
 from dataset import DatasetError, write_dataset
-from prepare.common import split_by_fraction
+from prepare.common import collect, split_by_fraction
 from tokens.chars import Chars, encode, normalize
-
-SKIP = {"test", "tests", "idlelib", "site-packages", "dist-packages", "lib2to3", "__pycache__"}
-
-
-def docstrings(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read())
-    except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
-        return []
-    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-    return [d for d in (ast.get_docstring(n) for n in nodes) if d]
-
-
-def collect():
-    """Docstrings of every stdlib source file (sorted, so the order is stable) and pydoc topics."""
-    root = sysconfig.get_paths()["stdlib"]
-    parts = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP)
-        for name in sorted(files):
-            if name.endswith(".py"):
-                parts.extend(docstrings(os.path.join(folder, name)))
-    try:
-        from pydoc_data.topics import topics
-        parts.extend(topics[k] for k in sorted(topics))
-    except ImportError:  # some distributions strip pydoc_data
-        pass
-    return "\n".join(parts)
 
 
 def build(out_dir="data/pydocs"):

@@ -6,18 +6,26 @@ to build a dataset; sample.py uses the kind a checkpoint's meta.json names, thro
 A kind is a Tokenizer subclass (tokens/base.py) in its own file, listed once in KINDS below.
 """
 from errors import UserError
+from tokens.bytes import Bytes
 from tokens.chars import Chars
+from tokens.equal_info import EqualInfo
 from tokens.gpt2 import GPT2
 from tokens.midi import MidiEvents
 from tokens.mulaw import MuLaw
+from tokens.spm import SentencePiece
 
-KINDS = {kind.name: kind for kind in (Chars, GPT2, MuLaw, MidiEvents)}
+KINDS = {kind.name: kind for kind in (Chars, GPT2, MuLaw, MidiEvents, Bytes, SentencePiece, EqualInfo)}
 
 
 def for_meta(meta):
     """The tokenizer of a dataset (or a checkpoint) from its meta.json fields."""
     kind = meta.get('tokenizer')
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise UserError(f"unknown tokenizer {kind!r} in meta.json; known: {', '.join(KINDS)} "
                         f"(rebuild the dataset with a prepare/ script)")
+    for key, want in KINDS[kind].facts().items():  # the fields of this kind have the types its own facts have
+        have = meta.get(key, want)
+        if want is not None and type(have) is not type(want) and not (type(want) is float and type(have) is int):
+            raise UserError(f"meta.json of these {kind} tokens has {key}={repr(have)[:40]}, which should be a "
+                            f"{type(want).__name__} (rebuild the dataset with a prepare/ script)")
     return KINDS[kind](meta)

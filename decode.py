@@ -1,0 +1,88 @@
+"""
+Decompress an Equal-Info dataset (prepare/equal_info.py): one split's tokens back to the exact bytes
+of its text, through the M1 that meta.json names, from the tokens alone (the stored byte counts are
+read only by --check).
+
+    python decode.py --data=data/books_ei16 --split=val --output=val.txt
+    python decode.py --data=data/books_ei16 --split=train --check=True        # against the text it was made from
+    python decode.py --data=data/books_ei16 --m1=elsewhere/ckpt.pt --output=val.txt   # M1 moved (same weights)
+
+--check=True reads the dataset's --input again, splits it as the prepare script did, and compares
+every window with the bytes it stood for. --report=FILE writes the numbers (bytes, windows,
+seconds, mismatches) as JSON. Decoding uses M1 in the shape and thread count the encoding did.
+"""
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
+import numpy as np
+
+from common import ConfigError, parse_config
+from dataset import DTYPES, open_split, read_meta
+from errors import main_guard
+from prepare.common import input_text, split_text
+from tokens.base import write_atomically
+from tokens.equal_info import EqualInfo, decode_streams, unpack
+
+
+@dataclass
+class DecodeConfig:
+    data: str = ''        # the dataset folder, e.g. data/books_ei16
+    split: str = 'val'
+    output: str = ''      # write the decoded bytes here
+    m1: str = ''          # M1's checkpoint, if not at the path meta.json records (its weights must match)
+    check: bool = False   # compare with the text the dataset was made from, window by window
+    report: str = ''      # write the numbers as JSON here
+
+
+def main(argv):
+    c, _ = parse_config(argv, (DecodeConfig,), __doc__)
+    if not c['data']:
+        raise ConfigError("give the dataset: --data=data/<name> (an Equal-Info dataset)")
+    meta = read_meta(c['data'])
+    if meta.get('tokenizer') != EqualInfo.name:
+        raise ConfigError(f"{c['data']} holds {meta.get('tokenizer')!r} tokens; decode.py decodes Equal-Info datasets "
+                          f"(prepare/equal_info.py)")
+    if c['split'] not in meta['tokens']:
+        raise ConfigError(f"{c['data']} has no split {c['split']!r}; it has {', '.join(meta['tokens'])}")
+    tok = EqualInfo(meta)
+    m1 = tok.byte_model(c['m1'] or None)
+    values = unpack(open_split(c['data'], meta, c['split']), meta['bits'], meta['token_bits'])
+    streams = np.fromfile(os.path.join(c['data'], f"{c['split']}.streams.bin"), dtype=np.uint32).tolist()
+    start = time.time()
+    windows = decode_streams(m1, values, streams, meta['cap'], meta['bits'])
+    seconds = time.time() - start
+    data = b''.join(windows)
+    report = {'data': c['data'], 'split': c['split'], 'bytes': len(data), 'windows': len(windows),
+              'seconds': round(seconds, 2), 'bytes_per_second': round(len(data) / max(seconds, 1e-6)), 'm1': m1.hash}
+    print(f"decoded {len(data):,} bytes from {len(windows):,} windows in {seconds:.1f} s "
+          f"({report['bytes_per_second']:,} bytes/s)")
+    if c['check']:
+        original = split_text(input_text(meta['source']))[c['split']]
+        counts = np.fromfile(os.path.join(c['data'], f"{c['split']}.bytes.bin"), dtype=DTYPES[meta['byte_counts']['dtype']])
+        ends = np.cumsum(counts).tolist()
+        bad = sum(w != original[e - n:e] for w, n, e in zip(windows, counts.tolist(), ends))
+        report.update(original_bytes=len(original), mismatched_windows=bad, identical=data == original)
+        print(f"check against {meta['source']} ({c['split']}): {len(original):,} bytes, {bad} of {len(windows):,} "
+              f"windows differ; " + ("identical" if data == original else "NOT identical"))
+    if c['output']:
+        def write(tmp):
+            with open(tmp, 'wb') as f:
+                f.write(data)
+        print(f"wrote {write_atomically(c['output'], write)}")
+    if c['report']:
+        def write(tmp):
+            with open(tmp, 'w') as f:
+                json.dump(report, f, indent=1)
+        write_atomically(c['report'], write)
+    if c['check'] and not report['identical']:
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main_guard(main, sys.argv[1:])

@@ -1,0 +1,116 @@
+"""
+Equal-Info Windows: text compressed by M1 (a byte-level GPT of this project) and an exact arithmetic
+coder, in windows of `bits` bits each, as tokens for M2 (tokens/equal_info.py says how).
+
+    python prepare/bytes.py --input books/ --out data/books_m1 --chunk 16        # M1's data, then
+    python train.py config/equal_info_m1.py --dataset=books_m1 --out_dir=out/m1_books
+    python prepare/equal_info.py --input books/ --m1 out/m1_books/ckpt.pt --out data/books_ei16
+    python prepare/equal_info.py --regroup data/books_ei16 --token_bits 8 --out data/books_ei8   # v=256, same windows
+    python decode.py --data=data/books_ei16 --split=val --check=True               # back to text, checked
+
+--input: a text file, a folder of .txt files, a zip, or 'pydocs'. Split: 90 / 5 / 5 % of the
+characters in order, the same bytes as prepare/bytes.py and prepare/spm.py give. --regroup takes
+another Equal-Info dataset's windows and writes them with another token size, without M1.
+
+meta.json records b, the token size, the vocabulary, the cap, the rows the text was coded in, the
+thread count, which M1 (path and a hash of its weights: decoding with another M1 is refused), the
+bytes per token and M1's bits per byte inside the windows. Each window's byte count is stored in
+{split}.bytes.bin (train.py reports bits per byte), each stream's window count in {split}.streams.bin.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from errors import main_guard, quiet_interrupts
+from dataset import DTYPES, DatasetError, read_meta, write_dataset
+from prepare.common import input_text, prepare_command, split_text
+from tokens.equal_info import EqualInfo, encode_streams, pack, unpack
+from tokens.windows import PRECISION
+
+
+def check_sizes(args):
+    if args.token_bits not in (8, 16):
+        raise DatasetError(f"--token_bits {args.token_bits}: use 16 (v=65,536) or 8 (v=256)")
+    if not (PRECISION + 2 <= args.bits <= 48 and args.bits % args.token_bits == 0):
+        raise DatasetError(f"--bits {args.bits}: use a multiple of --token_bits from 16 to 48 (16: the paper's best)")
+    if not 1 <= args.cap <= 255 or args.rows < 1 or args.threads < 1:
+        raise DatasetError("--cap must be 1 .. 255 bytes, --rows and --threads at least 1")
+
+
+def encode(args, parser):
+    from tokens.byte_model import ByteModel  # torch: only when M1 is needed
+    m1 = ByteModel(args.m1, args.threads)      # first: a wrong checkpoint fails before the text is read
+    text = input_text(args.input)
+    if not text:
+        raise DatasetError(f"{args.input} holds no text; pass UTF-8 text files")
+    meta = dict(EqualInfo.facts(m1.describe(), args.bits, args.token_bits, args.cap, args.rows, args.threads),
+                source=args.input, prepare=prepare_command("equal_info", parser, args), stats={})
+    splits, extras = {}, {}
+    for split, data in split_text(text).items():
+        start = time.time()
+        values, counts, streams, information = encode_streams(m1, data, args.rows, args.cap, args.bits)
+        seconds = max(time.time() - start, 1e-6)
+        splits[split] = pack(values, args.bits, args.token_bits)
+        extras[f"{split}.bytes.bin"] = np.array(counts, dtype=np.uint8)
+        extras[f"{split}.streams.bin"] = np.array(streams, dtype=np.uint32)
+        meta["stats"][split] = {"bytes": len(data), "windows": len(values), "seconds": round(seconds, 2),
+                                "bytes_per_second": round(len(data) / seconds), "m1_bits_per_byte":
+                                information / len(data) if data else None}
+        print(f"{split}: {len(data):,} bytes -> {len(values):,} windows, {len(data) / max(1, len(values)):.3f} bytes "
+              f"per window; M1 {information / max(1, len(data)):.4f} bits per byte inside the windows; "
+              f"{len(data) / seconds:,.0f} bytes/s")
+    return splits, extras, meta
+
+
+def regroup(args, parser):
+    """Another Equal-Info dataset's windows, written with args.token_bits."""
+    meta = read_meta(args.regroup)
+    if meta.get("tokenizer") != EqualInfo.name:
+        raise DatasetError(f"--regroup {args.regroup} holds {meta.get('tokenizer')!r} tokens, not Equal-Info windows")
+    args.bits = meta["bits"]
+    check_sizes(args)
+    splits, extras = {}, {}
+    for split in meta["tokens"]:
+        ids = np.fromfile(os.path.join(args.regroup, f"{split}.bin"), dtype=DTYPES[meta["dtype"]])
+        splits[split] = pack(unpack(ids, meta["bits"], meta["token_bits"]), meta["bits"], args.token_bits)
+        for name in (f"{split}.bytes.bin", f"{split}.streams.bin"):
+            with open(os.path.join(args.regroup, name), "rb") as f:
+                extras[name] = np.frombuffer(f.read(), dtype=np.uint8)
+    facts = EqualInfo.facts(meta["m1"], meta["bits"], args.token_bits, meta["cap"], meta["rows"], meta["threads"])
+    meta = dict(meta, **facts, prepare=prepare_command("equal_info", parser, args))
+    return splits, extras, meta
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", help="a text file, a folder of .txt files, a zip, or pydocs")
+    p.add_argument("--m1", help="M1's checkpoint: a GPT trained on a bytes dataset (prepare/bytes.py)")
+    p.add_argument("--regroup", help="instead of --input and --m1: an Equal-Info dataset to write with --token_bits")
+    p.add_argument("--out", default="data/equal_info", help="output folder")
+    p.add_argument("--bits", type=int, default=16, help="bits per window, b")
+    p.add_argument("--token_bits", type=int, default=16, help="16: one token per 16 bits (v=65,536); 8: v=256")
+    p.add_argument("--cap", type=int, default=16, help="at most this many bytes per window")
+    p.add_argument("--rows", type=int, default=512, help="streams coded side by side (M1's batch)")
+    p.add_argument("--threads", type=int, default=1, help="M1's threads (recorded: decoding uses the same)")
+    args = p.parse_args()
+    if (args.input or args.m1) if args.regroup else not (args.input and args.m1):
+        raise DatasetError("give --input and --m1 (encode a text), or --regroup (another token size of a dataset)")
+    check_sizes(args)
+    splits, extras, meta = (regroup if args.regroup else encode)(args, p)
+    per = meta["tokens_per_window"]
+    meta["byte_counts"] = {"dtype": "uint8", "tokens_per_count": per}
+    meta["start"] = splits["train"][:per].tolist()  # a neutral prompt for sampling: the text's first window
+    meta["bytes_per_token"] = sum(s["bytes"] for s in meta["stats"].values()) / max(1, sum(map(len, splits.values())))
+    meta = write_dataset(args.out, splits, meta, extras)
+    print(f"{args.out}: " + ", ".join(f"{k} {v:,} tokens" for k, v in meta["tokens"].items()) +
+          f"; v={meta['vocab_size']:,}, {meta['bytes_per_token']:.3f} bytes per token")
+
+
+if __name__ == "__main__":
+    quiet_interrupts()
+    main_guard(main)
