@@ -282,7 +282,7 @@ def report(results, variants):
     runs = {v: runs[v] for v in [v for v in listed if v in runs] + [v for v in runs if v not in listed]}
     baseline = next(iter(runs))
     summary, target = summarize(runs, baseline)
-    c = header['config']
+    c = next(iter(runs[baseline].values()))['config']  # the baseline's settings name the comparison
     title = (f"{c['dataset']}: {c['n_layer']} layers x {c['n_embd']}, context {c['block_size']}, "
              f"batch {c['batch_size']}, {c['max_iters']} steps")
     md = f"# {title}\n\nHardware: {header.get('hardware')} ({header.get('device')}, {header.get('threads')} threads), " \
