@@ -45,3 +45,18 @@ def test_no_import_cycles_and_no_script_is_imported(repo):
         visit(m, [m])
     # the model file stands alone, but for the arithmetic of linear attention, which itself imports nothing here
     assert graph['model'] <= {'linear_attention'} and graph['linear_attention'] == set()
+
+
+def test_every_config_file_is_valid(repo):
+    """Each file in config/ sets only known settings, to allowed values (compare_*: compare.py's)."""
+    import glob
+    import sys
+    sys.path.insert(0, repo)
+    from common import TRAIN, parse_config
+    from compare import COMPARE
+    paths = sorted(glob.glob(os.path.join(repo, 'config', '*.py')))
+    assert len(paths) > 10
+    for path in paths:
+        groups = COMPARE if os.path.basename(path).startswith('compare_') else TRAIN
+        config, given = parse_config([path], groups)
+        assert given, path
