@@ -13,6 +13,7 @@ import ast
 import difflib
 import glob
 import os
+import pickle
 import sys
 import traceback
 from contextlib import contextmanager, nullcontext, suppress
@@ -21,7 +22,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 import numpy as np
 import torch
 
-from errors import UserError
+from errors import UserError, reason
 from model import GPTConfig, at_least, one_of, within
 
 try:
@@ -42,6 +43,8 @@ class SystemConfig:
 
     def __post_init__(self):
         one_of(self, 'dtype', 'auto', 'float32', 'bfloat16', 'float16')
+        if not 0 <= self.seed < 2 ** 63:  # what both numpy's and torch's generators take
+            raise ValueError(f"seed={self.seed}: use a whole number from 0 to 2**63 - 1")
 
 
 @dataclass
@@ -144,7 +147,7 @@ def read_config_file(path):
         exec(compile(source, path, 'exec'), {}, scope)
     except SyntaxError as e:
         raise ConfigError(f"{path}, line {e.lineno}: {e.msg}; a config file is plain assignments like n_layer = 4")
-    except Exception as e:  # NameError and friends: the line in the file that raised it
+    except (Exception, SystemExit) as e:  # NameError and friends: the line in the file that raised it
         line = [fr.lineno for fr in traceback.extract_tb(e.__traceback__) if fr.filename == path]
         raise ConfigError(f"{path}{f', line {line[-1]}' if line else ''}: {type(e).__name__}: {e}; "
                           f"a config file is plain assignments like wavelet = 'haar'")
@@ -328,8 +331,7 @@ def save_checkpoint(path, state):
         torch.save(state, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # torch reports a failed write as a RuntimeError
-        reason = (str(e).strip().splitlines() or [''])[0][:80]
-        raise UserError(f"could not write {path} ({type(e).__name__}: {reason}); is the disk full? Free some "
+        raise UserError(f"could not write {path} ({reason(e, 80)}); is the disk full? Free some "
                         f"space and go on with --init_from=resume (the previous checkpoint, if any, is intact)")
     finally:
         if os.path.exists(tmp):
@@ -380,6 +382,19 @@ def claim_out_dir(out_dir):
 CHECKPOINT_KEYS = {'model', 'model_args', 'meta'}
 
 
+def checkpoint_problem(ckpt):
+    """What makes a loaded file something other than a checkpoint of this project, or None."""
+    if not isinstance(ckpt, dict) or not CHECKPOINT_KEYS <= set(ckpt):
+        return f"it has no {', '.join(sorted(CHECKPOINT_KEYS))}"
+    weights = ckpt['model']
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        return "its 'model' is not a table of weights"
+    meta, args = ckpt['meta'], ckpt['model_args']
+    if not isinstance(meta, dict) or not isinstance(args, dict) or meta.get('vocab_size') != args.get('vocab_size'):
+        return "its model and its dataset facts ('meta') do not have one vocabulary"
+    return None
+
+
 def load_checkpoint(path):
     """A checkpoint of this project, loaded with weights_only=True (plain tensors and types only)."""
     if not os.path.exists(path):
@@ -389,12 +404,14 @@ def load_checkpoint(path):
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # truncated, empty, random bytes, or pickled objects we do not load
-        reason = (str(e).strip().splitlines() or [''])[0][:80]
-        raise ConfigError(f"{path} is not a readable checkpoint ({type(e).__name__}: {reason}); it may be "
+        # torch's text for an UnpicklingError advises weights_only=False, which would run any code in the file
+        why = 'not plain weights' if isinstance(e, pickle.UnpicklingError) else reason(e, 80)
+        raise ConfigError(f"{path} is not a readable checkpoint ({why}); it may be "
                           f"truncated or from another program: train again, or use another out_dir")
-    if not isinstance(ckpt, dict) or not CHECKPOINT_KEYS <= set(ckpt):
-        raise ConfigError(f"{path} is not a checkpoint of this project (no {', '.join(sorted(CHECKPOINT_KEYS))}); "
-                          f"use another out_dir")
+    problem = checkpoint_problem(ckpt)
+    if problem:
+        raise ConfigError(f"{path} is not a checkpoint of this project, or is damaged ({problem}); train again, "
+                          f"or use another out_dir")
     try:
         GPTConfig(**ckpt['model_args'])
     except (TypeError, ValueError) as e:
@@ -402,9 +419,13 @@ def load_checkpoint(path):
     return ckpt
 
 
-def load_model_state(model, state):
+def load_model_state(model, state, source='the checkpoint'):
     """Load weights, also from checkpoints of a torch.compile'd model (keys prefixed '_orig_mod.')."""
-    model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in state.items()})
+    try:
+        model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in state.items()})
+    except RuntimeError as e:  # missing, unexpected or misshapen tensors
+        raise ConfigError(f"the weights in {source} do not fit the model it describes ({reason(e, 120)}); it is "
+                          f"damaged: train again, or use another out_dir")
 
 
 def script_path(name):

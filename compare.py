@@ -37,7 +37,7 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
 import numpy as np
 
 from common import TRAIN, ConfigError, defaults, parse_config, parse_variant, run_command, split_label
-from errors import Interrupted, UserError, main_guard
+from errors import Interrupted, UserError, main_guard, reason
 
 
 @dataclass
@@ -52,9 +52,11 @@ class CompareConfig:
         if not all(names) or len(set(names)) != len(names):
             raise ValueError(f"variants={self.variants!r}: give distinct variants separated by commas")
         try:
-            [int(s) for s in self.seeds.split(',')]
+            seeds = [int(s) for s in self.seeds.split(',')]
         except ValueError:
             raise ValueError(f"seeds={self.seeds!r}: give integers separated by commas, e.g. 1,2,3")
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise ValueError(f"seeds={self.seeds!r}: give distinct whole numbers from 0 up, e.g. 1,2,3")
         if not self.results:
             raise ValueError("results must not be empty")
 
@@ -68,13 +70,26 @@ def run_dir(results, variant, seed):
 
 
 def read_log(path):
-    """(header, eval records) of one run's log.jsonl."""
-    lines = [json.loads(l) for l in open(path)]
-    return lines[0], [l for l in lines if 'iter' in l]
+    """(header, eval records) of one run's log.jsonl; a one-line error for a log that is damaged."""
+    fix = f"delete {os.path.dirname(path)} to train that run again"
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = [json.loads(line) for line in f]
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path} is damaged ({reason(e, 80)}); {fix}")
+    if not lines or not isinstance(lines[0], dict) or not isinstance(lines[0].get('config'), dict):
+        raise UserError(f"{path} does not start with a run header; {fix}")
+    records = [r for r in lines[1:] if isinstance(r, dict) and 'iter' in r]
+    if not all(type(r['iter']) is int and isinstance(r.get('val_loss'), (int, float)) for r in records):
+        raise UserError(f"{path} holds an evaluation without iter or val_loss; {fix}")
+    return lines[0], records
 
 
 def complete(path, max_iters):
-    return os.path.exists(path) and any(r['iter'] >= max_iters for r in read_log(path)[1])
+    """Whether the run of this log reached max_iters (an empty log: a run killed as it started, not complete)."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return False
+    return any(r['iter'] >= max_iters for r in read_log(path)[1])
 
 
 def plan(c):
@@ -139,6 +154,9 @@ def load_runs(results):
         variant = os.path.basename(os.path.dirname(os.path.dirname(path)))
         seed = int(os.path.basename(os.path.dirname(path))[4:])
         h, records = read_log(path)
+        if not records:  # stopped before its first evaluation: nothing to show yet
+            print(f"warning: {path} has no evaluation yet; left out", file=sys.stderr)
+            continue
         header = header or h
         runs.setdefault(variant, {})[seed] = dict(records=records, params=h.get('params'), config=h['config'])
     if not runs:

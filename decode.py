@@ -26,7 +26,7 @@ from common import ConfigError, parse_config
 from dataset import DTYPES, open_split, read_meta
 from errors import main_guard
 from prepare.common import input_text, split_text
-from tokens.base import write_atomically
+from tokens.base import check_output, write_atomically
 from tokens.equal_info import EqualInfo, decode_streams, unpack
 
 
@@ -44,6 +44,8 @@ def main(argv):
     c, _ = parse_config(argv, (DecodeConfig,), __doc__)
     if not c['data']:
         raise ConfigError("give the dataset: --data=data/<name> (an Equal-Info dataset)")
+    for path in filter(None, (c['output'], c['report'])):
+        check_output(path)  # now, not after the decoding
     meta = read_meta(c['data'])
     if meta.get('tokenizer') != EqualInfo.name:
         raise ConfigError(f"{c['data']} holds {meta.get('tokenizer')!r} tokens; decode.py decodes Equal-Info datasets "

@@ -16,6 +16,12 @@ class Interrupted(Exception):
     """Stopped by Ctrl-C or SIGTERM. The message says what was saved and how to go on."""
 
 
+def reason(e, limit=100):
+    """An exception in a few words for a one-line message: its type and the first line of its text."""
+    text = (str(e).strip().splitlines() or [''])[0][:limit]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 def _exit_quietly(signum, frame):
     print(f"\ninterrupted ({signal.Signals(signum).name})", file=sys.stderr)
     raise SystemExit(130)  # finally blocks still run: temporary files are removed

@@ -22,7 +22,7 @@ import torch
 
 from common import (ConfigError, SystemConfig, autocast_context, keep_checkpoint_model, load_checkpoint,
                     load_model_state, model_config, parse_config, pick_device, pick_dtype)
-from errors import main_guard
+from errors import UserError, main_guard
 from generate import generate
 from model import GPT, GPTConfig, at_least, within
 import tokens
@@ -74,9 +74,15 @@ def main(argv):
         c['max_new_tokens'] = round(c['seconds'] * tok.meta['sample_rate'])
     idx = torch.tensor([tok.prompt(c['start'])] * c['num_samples'], dtype=torch.long, device=device)
     g = torch.Generator(device=device).manual_seed(c['seed'])
-    with autocast_context(device, dtype):
-        out = generate(model, idx, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None,
-                       generator=g, use_cache=c['cache'], slide=c['slide'])
+    try:
+        with autocast_context(device, dtype):
+            out = generate(model, idx, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None,
+                           generator=g, use_cache=c['cache'], slide=c['slide'])
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):  # the CPU's words
+            raise
+        raise UserError(f"not enough memory for {c['num_samples']} x {c['max_new_tokens']:,} new tokens on {device}; "
+                        f"lower max_new_tokens, seconds or num_samples")
     path = c['output'] or ('' if tok.text else os.path.join(c['out_dir'], 'sample' + tok.suffix))
     for i, row in enumerate(out.tolist()):
         if not path:

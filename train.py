@@ -37,7 +37,7 @@ from common import (TRAIN, ConfigError, autocast_context, claim_out_dir, keep_ch
                     load_model_state, load_pretrained, model_config, parse_config, pick_device, pick_dtype,
                     pmf_smoothness, run_command, save_checkpoint, start_from_checkpoint)
 from dataset import bits_per_byte, check_token_range, open_split, read_meta
-from errors import Interrupted, main_guard
+from errors import Interrupted, main_guard, reason
 from generate import generate
 from linear_attention import decay_rates
 from model import GPT
@@ -122,6 +122,25 @@ def stop_requested(stop, ddp, device):
     return bool(flag.item())
 
 
+TRAINING_STATE = {'optimizer', 'scaler', 'rng', 'iter_num', 'best_val_loss', 'config'}  # what resume needs
+
+
+def restore_training_state(ckpt, path, optimizer, scaler):
+    """The optimiser, gradient scaler and random state of a checkpoint (its weights are loaded already).
+    Returns (iter_num, best_val_loss). A state that does not fit is a one-line error."""
+    try:
+        optimizer.load_state_dict(ckpt['optimizer'])
+        scaler.load_state_dict(ckpt['scaler'])
+        torch.set_rng_state(ckpt['rng'])  # dropout continues as it would have
+        iter_num, best_val = ckpt['iter_num'], float(ckpt['best_val_loss'])
+        if type(iter_num) is not int or iter_num < 0:
+            raise ValueError(f"iter_num={iter_num!r}")
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ConfigError(f"{path} holds a damaged training state ({reason(e, 80)}); it cannot be resumed: "
+                          f"train from scratch in another out_dir")
+    return iter_num, best_val
+
+
 def run_header(config, device, dtype):
     return {'config': config, 'argv': sys.argv, 'python': platform.python_version(),
             'torch': torch.__version__, 'numpy': np.__version__, 'device': str(device), 'dtype': dtype,
@@ -175,11 +194,15 @@ def run_training(config, given, on_exit):
         if not os.path.exists(ckpt_path):
             raise ConfigError(f"init_from='resume' but {ckpt_path} does not exist; train from scratch first")
         ckpt = load_checkpoint(ckpt_path)
-        if not {'optimizer', 'scaler', 'rng', 'iter_num', 'config'} <= set(ckpt):
+        if not TRAINING_STATE <= set(ckpt):
             raise ConfigError(f"{ckpt_path} holds weights only, not a training state to resume; "
                               f"train from scratch in another out_dir")
-        if ckpt['config']['dataset'] != c['dataset']:
-            raise ConfigError(f"{ckpt_path} was trained on {ckpt['config']['dataset']!r}, not {c['dataset']!r}")
+        trained_on = ckpt['config'].get('dataset') if isinstance(ckpt['config'], dict) else None
+        if not isinstance(trained_on, str):
+            raise ConfigError(f"{ckpt_path} holds a damaged training state (its config names no dataset); "
+                              f"train from scratch in another out_dir")
+        if trained_on != c['dataset']:
+            raise ConfigError(f"{ckpt_path} was trained on {trained_on!r}, not {c['dataset']!r}")
         if ckpt['model_args']['vocab_size'] != meta['vocab_size']:
             raise ConfigError(f"{ckpt_path} has a vocabulary of {ckpt['model_args']['vocab_size']} tokens, but "
                               f"data/{c['dataset']} now has {meta['vocab_size']}: the dataset was rebuilt "
@@ -217,7 +240,7 @@ def run_training(config, given, on_exit):
     torch.manual_seed(c['seed'])  # the same initial weights on every rank and for every variant
     model = GPT(model_config(c, meta['vocab_size']))
     if ckpt is not None:
-        load_model_state(model, ckpt['model'])
+        load_model_state(model, ckpt['model'], ckpt_path)
     if source is not None:
         source = {'path': c['init_from'], 'iter_num': source.get('iter_num'),
                   'new_tensors': load_pretrained(model, source['model'], c['init_from'])}
@@ -229,10 +252,7 @@ def run_training(config, given, on_exit):
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == 'float16')
     iter_num, best_val = 0, float('inf')
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt['optimizer'])
-        scaler.load_state_dict(ckpt['scaler'])
-        torch.set_rng_state(ckpt['rng'])  # dropout continues as it would have
-        iter_num, best_val = ckpt['iter_num'], ckpt['best_val_loss']
+        iter_num, best_val = restore_training_state(ckpt, ckpt_path, optimizer, scaler)
         del ckpt
     if c['compile']:
         model = torch.compile(model)
@@ -275,7 +295,8 @@ def run_training(config, given, on_exit):
 
     if master:
         os.makedirs(c['out_dir'], exist_ok=True)
-        log = open(os.path.join(c['out_dir'], 'log.jsonl'), 'a' if c['init_from'] == 'resume' else 'w')
+        log_mode = 'a' if c['init_from'] == 'resume' else 'w'
+        log = on_exit.enter_context(open(os.path.join(c['out_dir'], 'log.jsonl'), log_mode))
         header = run_header(c, device, dtype)
         header.update(params=raw_model.get_num_params(), params_total=raw_model.get_num_params(False),
                       tokens_per_iter=tokens_per_iter, world_size=world, resumed_at=iter_num if c['init_from'] == 'resume' else None,
@@ -295,7 +316,8 @@ def run_training(config, given, on_exit):
             'best_val_loss': best_val, 'rng': torch.get_rng_state(), 'source': source})
 
     from tqdm import tqdm
-    bar = tqdm(total=c['max_iters'], initial=iter_num, disable=not master, dynamic_ncols=True, mininterval=1.0)
+    bar = on_exit.enter_context(tqdm(total=c['max_iters'], initial=iter_num, disable=not master, dynamic_ncols=True,
+                                     mininterval=1.0))  # closed however the run ends: an error message stays last
     records, step_time, steps_timed = [], 0.0, 0
     start_iter, t_start = iter_num, time.time()
     with stop_on_signal() as stop:
@@ -330,6 +352,8 @@ def run_training(config, given, on_exit):
             if stop_requested(stop, ddp, device):
                 if master:
                     checkpoint()
+                if ddp:  # every rank stops at this step: they leave together once rank 0 has saved
+                    dist.barrier()
                 raise Interrupted(f"{stop['signal']}: saved {ckpt_path} at iter {iter_num}; "
                                   f"continue with --init_from=resume")
 

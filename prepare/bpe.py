@@ -13,12 +13,15 @@ import argparse
 import os
 import sys
 
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
 import numpy as np
 from tqdm import tqdm
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import main_guard, quiet_interrupts
+from errors import main_guard
 from dataset import DatasetError, write_dataset
 from prepare.common import prepare_command, read_documents, split_by_fraction
 from tokens.gpt2 import GPT2, get_encoding
@@ -46,5 +49,4 @@ def main():
 
 
 if __name__ == "__main__":
-    quiet_interrupts()
     main_guard(main)

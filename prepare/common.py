@@ -4,6 +4,7 @@ a dataset. The dataset format itself is in dataset.py; the tokens of each kind i
 """
 import ast
 import glob
+import hashlib
 import os
 import sys
 import sysconfig
@@ -12,6 +13,7 @@ import urllib.request
 import zipfile
 
 from dataset import DatasetError
+
 
 def read_documents(path):
     """[(name, text)] from a text file, a folder of .txt files, or a zip."""
@@ -64,34 +66,66 @@ def split_by_fraction(ids, val_frac, test_frac=0.0):
     return splits
 
 
-def download(url, dest, expected_size=None, retries=3, chunk=1 << 20):
-    """Download url to dest with a progress bar and retries; keep nothing partial."""
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(urls, dest, expected_size=None, sha256=None, retries=3, chunk=1 << 20):
+    """Download dest from the first of urls (one or several: mirrors, https before http) that works, with a
+    progress bar and retries; keep nothing partial. The file must have the size the server announces, and
+    expected_size and sha256 where the script records them (the published values), so a truncated,
+    corrupt or changed file is never used. A file already at dest is checked the same way."""
     from tqdm import tqdm
-    if os.path.exists(dest) and (expected_size is None or os.path.getsize(dest) == expected_size):
-        return dest
+    urls = [urls] if isinstance(urls, str) else list(urls)
+
+    def problem(path):
+        """Why the file at path is not the published one, or None."""
+        if expected_size and os.path.getsize(path) != expected_size:
+            return f"{os.path.getsize(path)} bytes, not {expected_size}"
+        if sha256 and sha256_of(path) != sha256:
+            return "its sha256 differs from the published one"
+        return None
+
+    if os.path.exists(dest):
+        why = problem(dest)
+        if not why:
+            return dest
+        print(f"{dest} is not the published file ({why}): downloading it again", file=sys.stderr)
+        os.remove(dest)
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     part = dest + ".part"
     for attempt in range(1, retries + 1):
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r, open(part, "wb") as f:
-                total = int(r.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(dest)) as bar:
-                    while block := r.read(chunk):
-                        f.write(block)
-                        bar.update(len(block))
-            got = os.path.getsize(part)
-            if (total and got != total) or (expected_size and got != expected_size):
-                raise IOError(f"truncated download: got {got} bytes, expected {expected_size or total}")
-            os.replace(part, dest)
-            return dest
-        except Exception as e:  # network errors come in many types; all get the same retry
-            if os.path.exists(part):
-                os.remove(part)
-            if attempt == retries:
-                raise DatasetError(f"could not download {url} ({e}); without network, download it "
-                                   f"elsewhere and pass the file with --input")
-            print(f"download failed ({e}); retry {attempt}/{retries - 1} in {2 ** attempt}s", file=sys.stderr)
+        for url in urls:
+            try:
+                with urllib.request.urlopen(url, timeout=30) as r, open(part, "wb") as f:
+                    total = int(r.headers.get("Content-Length") or 0) or None
+                    with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(dest)) as bar:
+                        while block := r.read(chunk):
+                            f.write(block)
+                            bar.update(len(block))
+                got = os.path.getsize(part)
+                if total and got != total:
+                    raise IOError(f"truncated download: got {got} bytes, the server announced {total}")
+                why = problem(part)
+                if why:
+                    raise IOError(f"got a file that is not the published one: {why}")
+                os.replace(part, dest)
+                return dest
+            except Exception as e:  # network errors come in many types; all get the same retry
+                error = e
+                print(f"download from {url} failed ({e})", file=sys.stderr)
+            finally:
+                if os.path.exists(part):
+                    os.remove(part)
+        if attempt < retries:
+            print(f"retry {attempt}/{retries - 1} in {2 ** attempt}s", file=sys.stderr)
             time.sleep(2 ** attempt)
+    raise DatasetError(f"could not download {urls[0]} ({error}); without network, download it "
+                       f"elsewhere and pass the file with --input")
 
 
 def prepare_command(script, parser, args):

@@ -22,11 +22,14 @@ import os
 import sys
 import time
 
-import numpy as np
-
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import main_guard, quiet_interrupts
+if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
+import numpy as np
+
+from errors import main_guard
 from dataset import DTYPES, DatasetError, read_meta, write_dataset
 from prepare.common import input_text, prepare_command, split_text
 from tokens.equal_info import EqualInfo, encode_streams, pack, unpack
@@ -112,5 +115,4 @@ def main():
 
 
 if __name__ == "__main__":
-    quiet_interrupts()
     main_guard(main)

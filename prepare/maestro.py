@@ -21,20 +21,25 @@ import hashlib
 import io
 import multiprocessing
 import os
+import signal
 import sys
 import zipfile
 
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
 import numpy as np
 from tqdm import tqdm
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import UserError, main_guard, quiet_interrupts
+from errors import UserError, main_guard
 from dataset import DatasetError, write_dataset
 from prepare.common import download, prepare_command, warn_skipped
 from tokens.midi import MidiEvents, encode_file, import_mido, seconds
 
 URL = "https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0-midi.zip"
+SHA256 = "70470ee253295c8d2c71e6d9d4a815189e35c89624b76d22fce5a019d5dde12c"  # the published one
 CSV_NAME = "maestro-v3.0.0.csv"
 MIDI_EXTENSIONS = (".mid", ".midi")
 
@@ -141,8 +146,10 @@ def tokenize_all(items, total, workers):
     if workers <= 1:
         yield from tqdm(map(tokenize, items), **bar)
         return
-    # spawn, not fork: a forked worker can inherit a lock some thread of the parent held, and hang
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    # spawn, not fork: a forked worker can inherit a lock some thread of the parent held, and hang. Ctrl-C
+    # reaches the workers too: they ignore it, and this process stops them (the pool's exit) and says so once
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=signal.signal,
+                                                   initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
         yield from tqdm(pool.imap(tokenize, items, chunksize=4), **bar)
 
 
@@ -154,7 +161,7 @@ def main():
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="parallel processes")
     args = p.parse_args()
     import_mido()
-    source = args.input or download(URL, os.path.join(args.cache, os.path.basename(URL)))
+    source = args.input or download(URL, os.path.join(args.cache, os.path.basename(URL)), sha256=SHA256)
     names, others, read = list_input(source)
     if not names:
         raise DatasetError(f"no .mid or .midi files in {source}; pass MIDI files (a folder or a zip)")
@@ -183,5 +190,4 @@ def main():
 
 
 if __name__ == "__main__":
-    quiet_interrupts()
     main_guard(main)

@@ -15,7 +15,10 @@ import sysconfig
 
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import main_guard, quiet_interrupts
+if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
+from errors import main_guard
 from dataset import DatasetError, write_dataset
 from prepare.common import collect, split_by_fraction
 from tokens.chars import Chars, encode, normalize
@@ -39,5 +42,4 @@ def main():
 
 
 if __name__ == "__main__":
-    quiet_interrupts()
     main_guard(main)

@@ -14,11 +14,14 @@ import os
 import sys
 import time
 
-import numpy as np
-
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import main_guard, quiet_interrupts
+if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
+import numpy as np
+
+from errors import main_guard
 from dataset import DatasetError, write_dataset
 from prepare.common import input_text, prepare_command, split_text
 from tokens.spm import SentencePiece, library, train
@@ -68,5 +71,4 @@ def main():
 
 
 if __name__ == "__main__":
-    quiet_interrupts()
     main_guard(main)

@@ -16,12 +16,18 @@ import sys
 
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import main_guard, quiet_interrupts
+if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
+from errors import main_guard
 from dataset import DatasetError, write_dataset
 from prepare.common import download, prepare_command, read_documents, split_by_fraction
 from tokens.chars import Chars, encode, normalize
 
-URL = "http://mattmahoney.net/dc/text8.zip"
+# https first; the plain-http copy (the host's original address) is as safe, as the file must match its
+# published size and sha256
+URLS = ("https://mattmahoney.net/dc/text8.zip", "http://mattmahoney.net/dc/text8.zip")
+SIZE, SHA256 = 31_344_016, "a6640522afe85d1963ad56c05b0ede0a0c000dddc9671758a6cc09b7a38e5232"
 
 
 def read_input(path):
@@ -35,16 +41,15 @@ def main():
     p.add_argument("--out", default="data/text8", help="output folder")
     p.add_argument("--cache", default="data/downloads", help="where the download is kept")
     args = p.parse_args()
-    path = args.input or download(URL, os.path.join(args.cache, "text8.zip"))
+    path = args.input or download(URLS, os.path.join(args.cache, "text8.zip"), SIZE, SHA256)
     text = normalize(read_input(path))
     if not text.strip():
         raise DatasetError(f"{path} holds no letters after normalisation; pass English text")
     splits = split_by_fraction(encode(text), 0.05, 0.05)  # for text8: the standard 90M / 5M / 5M
-    meta = dict(Chars.facts(), source=args.input or URL, prepare=prepare_command("text8", p, args))
+    meta = dict(Chars.facts(), source=args.input or URLS[0], prepare=prepare_command("text8", p, args))
     meta = write_dataset(args.out, splits, meta)
     print(f"{args.out}: " + ", ".join(f"{k} {v:,} chars" for k, v in meta["tokens"].items()))
 
 
 if __name__ == "__main__":
-    quiet_interrupts()
     main_guard(main)

@@ -26,12 +26,15 @@ import re
 import sys
 import zipfile
 
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C there exits quietly
+    from errors import quiet_interrupts
+    quiet_interrupts()
 import numpy as np
 from tqdm import tqdm
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import UserError, main_guard, quiet_interrupts
+from errors import UserError, main_guard, reason
 from dataset import DatasetError, write_dataset
 from prepare.common import prepare_command, warn_skipped
 from tokens.mulaw import SAMPLE_RATE, MuLaw, encode_file
@@ -84,8 +87,7 @@ def download_youtubemix(cache):
     try:
         snapshot_download(repo_id=HF_REPO, repo_type="dataset", local_dir=dest)
     except Exception as e:  # gated repo, no token, no network: all end here
-        reason = (str(e).strip().splitlines() or [""])[0]
-        raise DatasetError(f"could not download {HF_REPO} ({type(e).__name__}: {reason}); accept its terms "
+        raise DatasetError(f"could not download {HF_REPO} ({reason(e, 200)}); accept its terms "
                            f"on {HF_URL}, log in (huggingface-cli login, or set HF_TOKEN), or without network "
                            f"pass --input a folder of WAV files")
     for root, _, names in os.walk(dest):
@@ -126,6 +128,9 @@ def main():
     not_wav = [f"{n} (not WAV: convert it, e.g. ffmpeg -i in.mp3 out.wav)" for n in names
                if n.lower().endswith(OTHER_AUDIO)]
     ignored = len(names) - len(wavs) - len(not_wav)
+    if not wavs and os.path.isfile(source):
+        raise DatasetError(f"--input {source} is not a .wav file; pass a WAV file or a folder of them" +
+                           (" (convert it first, e.g. ffmpeg -i in.mp3 out.wav)" if not_wav else ""))
     if not wavs:
         raise DatasetError(f"no .wav files in {source}" + (f" ({len(not_wav)} other audio files: convert them "
                            "to WAV, e.g. with ffmpeg)" if not_wav else "") + "; pass a folder of WAV files")
@@ -157,5 +162,4 @@ def main():
 
 
 if __name__ == "__main__":
-    quiet_interrupts()
     main_guard(main)

@@ -91,9 +91,19 @@ def notes_to_tokens(notes):
 
 
 def encode_file(path):
-    """A MIDI file (path or bytes) -> uint16 event ids."""
+    """A MIDI file (path or bytes) -> uint16 event ids. A file that ends too soon raises a ValueError that says so."""
     mido = import_mido()
-    midi = mido.MidiFile(file=io.BytesIO(path), clip=True) if isinstance(path, bytes) else mido.MidiFile(path, clip=True)
+    if isinstance(path, bytes):
+        data = path
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+    if not data:
+        raise ValueError("empty file")
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except EOFError:  # mido's only word for it
+        raise ValueError(f"truncated: the file ends inside its header or a track ({len(data)} bytes)")
     return notes_to_tokens(read_notes(midi))
 
 

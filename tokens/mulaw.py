@@ -5,6 +5,7 @@ mono, resampled to 16 kHz with scipy's polyphase anti-aliasing filter, and mu-la
 (mu = 255, the formula of torchaudio's mu_law_encoding) without any gain change. scipy is
 needed to read and resample (pip install scipy); writing needs only the standard library."""
 import math
+import os
 import warnings
 import wave
 
@@ -37,6 +38,8 @@ def read_wav(path):
         from scipy.io import wavfile
     except ImportError:
         raise UserError("reading WAV files needs scipy: pip install scipy")
+    if os.path.getsize(path) == 0:
+        raise ValueError("empty file")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # scipy also warns about harmless extra chunks (LIST, cue): those pass
         rate, data = wavfile.read(path)
