@@ -53,6 +53,9 @@ def main(argv):
     c, _ = parse_config(argv, (PlotConfig,), __doc__)
     runs = c['runs'].split(',')
     ckpts = {run: load_checkpoint(os.path.join(run, 'ckpt.pt')) for run in runs}
+    for run, ck in ckpts.items():
+        if not isinstance(ck.get('config'), dict) or not isinstance(ck['config'].get('dataset'), str):
+            raise ConfigError(f"{run}/ckpt.pt names no dataset (weights only?); give out_dirs that train.py wrote")
     first = next(iter(ckpts.values()))
     if tokens.for_meta(first['meta']).ordered is None:
         raise ConfigError(f"{runs[0]} was trained on {first['meta']['tokenizer']} tokens, not ordered bins")
