@@ -4,6 +4,7 @@ dataset) is one line naming the problem and the fix, and exit code 1. Ctrl-C or 
 code 130, quietly, even during the slow imports at start-up (a script calls quiet_interrupts()
 before importing torch). Anything else is a bug and keeps its traceback.
 """
+import os
 import signal
 import sys
 
@@ -22,20 +23,33 @@ def reason(e, limit=100):
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
+def _exit_at_once(signum, frame):
+    print(f"\ninterrupted ({signal.Signals(signum).name})", file=sys.stderr, flush=True)
+    os._exit(130)  # during the imports: nothing written yet, and an exception raised inside a C
+                   # extension's import would come out as an ImportError with a traceback
+
+
 def _exit_quietly(signum, frame):
     print(f"\ninterrupted ({signal.Signals(signum).name})", file=sys.stderr)
     raise SystemExit(130)  # finally blocks still run: temporary files are removed
 
 
+def _install(handler):
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, handler)
+
+
 def quiet_interrupts():
     """From now on, until a script installs handlers of its own (train.py saves first), Ctrl-C or
-    SIGTERM ends the process with exit code 130 and one line, not a traceback."""
-    for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, _exit_quietly)
+    SIGTERM ends the process with exit code 130 and one line, not a traceback: at once during the
+    imports, through SystemExit (so that clean-up runs) once main_guard has started."""
+    _install(_exit_at_once)
 
 
 def main_guard(main, *args):
     """Run a script's main(*args) with the error path above."""
+    if signal.getsignal(signal.SIGINT) is _exit_at_once:
+        _install(_exit_quietly)
     try:
         main(*args)
     except UserError as e:
