@@ -183,17 +183,22 @@ def read_meta(data_dir):
     return meta
 
 
-def bits_per_byte(data_dir, meta, split, offsets, block_size, mean_loss):
-    """The mean loss (nats per token) over the targets of the windows at `offsets` (tokens o+1 .. o+block_size)
-    in bits per byte of the original text: the total loss in bits over the bytes those tokens stand for.
-    A group of k tokens that stands for n bytes counts n/k bytes per token. None without byte counts."""
+def bytes_covered(data_dir, meta, split, offsets, block_size):
+    """How many bytes of the original text the targets of the windows at `offsets` (tokens o+1 ..
+    o+block_size) stand for: a group of k tokens that stands for n bytes counts n/k bytes per token.
+    None for a dataset without byte counts. Fixed windows: compute it once, not at every evaluation."""
     counts = meta.get("byte_counts")
     if not counts:
         return None
     per = counts["tokens_per_count"]
     n = np.fromfile(os.path.join(data_dir, f"{split}.bytes.bin"), dtype=DTYPES[counts["dtype"]]).astype(np.float64)
-    covered = sum(n[np.arange(o + 1, o + 1 + block_size) // per].sum() / per for o in offsets)
-    return mean_loss * len(offsets) * block_size / math.log(2) / covered if covered else None
+    targets = np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(1, block_size + 1)
+    return float(n[targets // per].sum() / per)
+
+
+def bits_per_byte(mean_loss, n_tokens, n_bytes):
+    """A mean loss in nats per token over n_tokens tokens, as bits per byte of the n_bytes they stand for."""
+    return mean_loss * n_tokens / math.log(2) / n_bytes
 
 
 def check_token_range(data_dir, meta, chunk=1 << 24):

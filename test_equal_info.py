@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from common import save_checkpoint
-from dataset import bits_per_byte, read_meta, write_dataset
+from dataset import bits_per_byte, bytes_covered, read_meta, write_dataset
 from model import GPT, GPTConfig
 from tokens.byte_model import ByteModel, fixed_threads, frequency_tables
 from tokens.bytes import BOS, Bytes
@@ -174,7 +174,7 @@ def test_uniform_model(tmp_path):
         T = 8
         offsets = np.arange(0, len(tokens) - T - 1, T)  # windows that tile the split
         covered_tokens = len(offsets) * T
-        bpb = bits_per_byte(folder, meta, 'val', offsets, T, math.log(2 ** v_bits))
+        bpb = bits_per_byte(math.log(2 ** v_bits), covered_tokens, bytes_covered(folder, meta, 'val', offsets, T))
         exact = v_bits * covered_tokens / sum(np.repeat(counts, BITS // v_bits)[1:covered_tokens + 1] / (BITS // v_bits))
         assert bpb == pytest.approx(exact) and bpb == pytest.approx(BITS * len(values) / len(data), rel=0.02)
 
@@ -188,8 +188,9 @@ def test_bits_per_byte_by_hand(tmp_path):
     write_dataset(str(tmp_path / 'd'), {'train': ids, 'val': ids}, meta,
                   {f'{s}.bytes.bin': np.array([3, 5, 4, 6], dtype=np.uint8) for s in ('train', 'val')})
     meta = read_meta(str(tmp_path / 'd'))
-    assert bits_per_byte(str(tmp_path / 'd'), meta, 'val', [0, 2], 4, math.log(2)) == pytest.approx(4 / 9)
-    assert bits_per_byte(str(tmp_path / 'd'), dict(meta, byte_counts=None), 'val', [0, 2], 4, 1.0) is None
+    covered = bytes_covered(str(tmp_path / 'd'), meta, 'val', [0, 2], 4)
+    assert covered == pytest.approx(18) and bits_per_byte(math.log(2), 8, covered) == pytest.approx(4 / 9)
+    assert bytes_covered(str(tmp_path / 'd'), dict(meta, byte_counts=None), 'val', [0, 2], 4) is None
 
 
 def test_decoding_with_another_model_fails_loudly(trained_m1, tmp_path):

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from common import (TRAIN, ConfigError, autocast_context, claim_out_dir, keep_checkpoint_model, load_checkpoint,
                     load_model_state, load_pretrained, model_config, parse_config, pick_device, pick_dtype,
                     pmf_smoothness, run_command, save_checkpoint, start_from_checkpoint)
-from dataset import bits_per_byte, check_token_range, open_split, read_meta
+from dataset import bits_per_byte, bytes_covered, check_token_range, open_split, read_meta
 from errors import Interrupted, main_guard, reason
 from generate import generate
 from linear_attention import decay_rates
@@ -264,6 +264,7 @@ def run_training(config, given, on_exit):
     global_batch = bs * world * accum
     tokens_per_iter = global_batch * T
     n_eval = c['eval_iters'] * bs * world  # the same windows whatever the split into processes
+    val_bytes = bytes_covered(data_dir, meta, 'val', eval_offsets(n_val, T, n_eval), T)  # None: no byte counts
 
     @torch.no_grad()
     def evaluate():
@@ -334,7 +335,7 @@ def run_training(config, given, on_exit):
                        'lr': get_lr(max(iter_num - 1, 0), c), 'tokens': iter_num * tokens_per_iter,
                        'time': round(time.time() - t_start, 3),
                        'step_ms': round(1000 * step_time / steps_timed, 2) if steps_timed else None}
-                bpb = bits_per_byte(data_dir, meta, 'val', eval_offsets(n_val, T, n_eval), T, losses['val'])
+                bpb = bits_per_byte(losses['val'], n_eval * T, val_bytes) if val_bytes else None
                 if bpb is not None:  # datasets that store the byte counts of their tokens
                     rec['val_bpb'] = bpb
                 records.append(rec)
