@@ -5,7 +5,7 @@ tiktoken downloads the encoding (about 1.5 MB) on first use and caches it in $TI
 machine with network, copy that cache folder here, and point TIKTOKEN_CACHE_DIR at it."""
 import numpy as np
 
-from errors import UserError
+from errors import UserError, reason
 from tokens.base import Tokenizer
 
 VOCAB_SIZE = 50257
@@ -23,10 +23,8 @@ def get_encoding():
         try:
             _encoding = tiktoken.get_encoding("gpt2")
         except Exception as e:  # requests' ConnectionError offline; others for a bad cache
-            reason = (str(e).strip().splitlines() or [""])[0]
-            reason = reason if len(reason) < 90 else reason[:90] + "..."
             raise UserError(f"could not load tiktoken's GPT-2 encoding, which it downloads on first use "
-                            f"({type(e).__name__}: {reason}); run once with network, or set "
+                            f"({reason(e, 90)}); run once with network, or set "
                             f"TIKTOKEN_CACHE_DIR to a folder holding tiktoken's cached gpt2 files")
     return _encoding
 
