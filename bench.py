@@ -2,14 +2,18 @@
 Time one training iteration (forward, backward, AdamW step) of each model variant, interleaved
 so that every variant sees the same machine load, and print a table. Variants are written as in
 compare.py ('haar', 'haar+wavelet_frac=0.25', ...); every model setting is accepted. With --mode=generate, time
-generation instead: cached against recomputed, and one second of 16 kHz audio. With --mode=positions,
-the time per generated token against its position, up to 8 x block_size.
+generation instead: the decoding step against recomputing the context, and one second of 16 kHz
+audio. With --mode=positions, the time per generated token against its position, up to 8 x
+block_size. With --mode=wavelet, the wavelet operation alone (forward and backward) in each of its
+forms. Every variant is warmed up before anything is timed.
 
     python bench.py                              # the paper's model, batch 8, on this machine
     python bench.py --device=cuda --batch_size=64 --compile=True
     python bench.py --variants=none,haar --n_layer=4 --block_size=256
     python bench.py --mode=generate --vocab_size=256 --threads=1
+    python bench.py --mode=generate --vocab_size=256 --device=cuda --num_samples=16
     python bench.py --mode=positions --variants=position=rope,attention=linear+position=rope --vocab_size=256 --threads=1
+    python bench.py --mode=wavelet --device=cuda --batch_size=64
 
 Random tokens and weights: the speed of a step does not depend on them.
 """
@@ -26,14 +30,15 @@ import torch
 from common import (SystemConfig, autocast_context, model_config, parse_config, parse_variant, pick_device,
                     pick_dtype)
 from errors import main_guard
-from generate import decoding, generate, sample_next
-from model import GPT, GPTConfig, at_least, one_of
+from generate import decoding, decoding_step, generate, sample_next
+from model import (GPT, GPTConfig, MovingAverage, Wavelet, at_least, causal_convolution, causal_moving_average, one_of,
+                   toeplitz_convolution, wavelet_windows)
 
 
 @dataclass
 class BenchConfig:
     mode: str = 'train'           # 'train': one training iteration | 'generate': tokens per second when sampling
-                                  # | 'positions': time per token against position
+                                  # | 'positions': time per token against position | 'wavelet': the operation's forms
     variants: str = 'none,haar,learnable'  # model variants as in compare.py: 'haar', 'haar+wavelet_frac=0.25', ...
     batch_size: int = 8
     vocab_size: int = 27
@@ -41,13 +46,14 @@ class BenchConfig:
     rounds: int = 5               # rounds, each variant in turn; the median round counts
     warmup: int = 2
     threads: int = 0              # 0: torch's default
-    compile: bool = False         # torch.compile the model (train mode)
+    compile: bool = False         # torch.compile the model (train), or the decoding step (generate)
+    graph: bool = True            # generate: replay the decoding step as a CUDA graph (on CUDA only)
     num_samples: int = 1          # generate: sequences side by side
     gen_tokens: int = 16_000      # generate: the length of the whole run
     plot: str = ''                # positions: also draw the curves into this .png (needs matplotlib)
 
     def __post_init__(self):
-        one_of(self, 'mode', 'train', 'generate', 'positions')
+        one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet')
         at_least(self, 1, 'batch_size', 'vocab_size', 'steps', 'rounds', 'num_samples', 'gen_tokens')
         at_least(self, 0, 'warmup', 'threads')
 
@@ -82,6 +88,25 @@ def build(c, overrides, device):
     return GPT(model_config(dict(c, **overrides), c['vocab_size'])).to(device)
 
 
+# Dense bfloat16 tensor-core peak of one GPU, from NVIDIA's datasheets (H100 / H200 SXM: 989 TFLOPS;
+# A100: 312), for the model FLOPs utilisation; other GPUs get no MFU column
+PEAK_BF16 = {'H100': 989e12, 'H200': 989e12, 'A100': 312e12}
+
+
+def peak_flops(device, dtype):
+    if device.type != 'cuda' or dtype not in ('bfloat16', 'float16'):
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_BF16.items() if key in name), None)
+
+
+def flops_per_token(model, T):
+    """Training FLOPs per token as nanoGPT (PaLM, appendix B) counts them: 6 per weight, plus the attention's
+    12 * n_layer * n_embd * T. The wavelet's own arithmetic is not counted: what it costs lowers the MFU."""
+    cfg = model.config
+    return 6 * model.get_num_params() + 12 * cfg.n_layer * cfg.n_embd * T
+
+
 def bench(c):
     device, dtype, autocast = setup(c)
     runs = {}
@@ -105,94 +130,140 @@ def bench(c):
             step(r)
     for _ in range(c['rounds']):  # interleaved: variant A, B, C, A, B, C, ...
         for r in runs.values():
-            sync(device)
-            t0 = time.perf_counter()
-            for _ in range(c['steps']):
-                step(r)
-            sync(device)
-            r['times'].append((time.perf_counter() - t0) / c['steps'])
+            r['times'].append(timed(lambda: step(r), c['steps'], device))
 
-    base = None
+    tokens = c['batch_size'] * c['block_size']
+    peak = peak_flops(device, dtype)
     print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, batch {c['batch_size']} x "
           f"{c['block_size']}, {c['n_layer']} layers x {c['n_embd']}, compile={c['compile']}, "
           f"median of {c['rounds']} rounds of {c['steps']} steps")
-    print(f"| variant | params | ms / iter | vs {next(iter(runs))} |")
-    print("|---|---|---|---|")
-    results = {}
+    print(f"| variant | params | ms / iter | vs {next(iter(runs))} | tokens/s |" + (" MFU |" if peak else ""))
+    print("|---|---|---|---|---|" + ("---|" if peak else ""))
+    results, base = {}, None
     for name, r in runs.items():
-        ms = 1000 * sorted(r['times'])[len(r['times']) // 2]
-        base = base or ms
-        results[name] = ms
-        print(f"| {name} | {r['model'].get_num_params():,} | {ms:.1f} | {ms / base:.3f} |")
+        seconds = median(r['times'])
+        base = base or seconds
+        results[name] = 1000 * seconds
+        mfu = f" {flops_per_token(r['model'], c['block_size']) * tokens / seconds / peak:.1%} |" if peak else ""
+        print(f"| {name} | {r['model'].get_num_params():,} | {1000 * seconds:.1f} | {seconds / base:.3f} | "
+              f"{tokens / seconds:,.0f} |" + mfu)
     return results
+
+
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
+
+
+def timed(step, n, device):
+    """Seconds per call of step(), over n calls, the device's queue drained at both ends."""
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    sync(device)
+    return (time.perf_counter() - t0) / n
 
 
 def bench_generate(c):
     """
     Tokens per second with the context full (block_size tokens, the slowest case for both paths):
-    the cached step (one token through the Cache) against re-running the whole context, each followed
-    by sampling, interleaved across variants. Then the wall time of model.generate() for gen_tokens
-    from a one-token prompt with the cache: the context re-encodings at the block_size boundary included.
+    the decoding step (one token through the Cache; on CUDA a replayed graph unless --graph=False)
+    against re-running the whole context, each followed by sampling, interleaved across variants.
+    Then the wall time of generate() for gen_tokens from a one-token prompt: the context re-encodings
+    at the block_size boundary included, after one warm-up run of the same length for every variant.
     """
     load = os.getloadavg()[0]  # before we add to it: the CPU may be shared with other jobs
     device, dtype, autocast = setup(c)
     T, B = c['block_size'], c['num_samples']
+    graph = c['graph'] and device.type == 'cuda'
     runs = {}
-    for name, overrides in variants(c).items():
-        model = build(c, overrides, device).eval()
-        x = torch.randint(0, c['vocab_size'], (B, T), device=device)
-        cache = model.new_cache()
-        with autocast, decoding(device):
+    with autocast, decoding(device):
+        for name, overrides in variants(c).items():
+            model = build(c, overrides, device).eval()
+            x = torch.randint(0, c['vocab_size'], (B, T), device=device)
+            cache = model.new_cache()
             model(x[:, :-1], cache=cache)  # positions 0 .. T-2; each timed step writes position T-1
-        runs[name] = dict(model=model, x=x, cache=cache, cached=[], recomputed=[])
+            step = decoding_step(model, cache, x[:, -1:], graph=graph, compile=c['compile'])
+            runs[name] = dict(model=model, x=x, cache=cache, step=step, cached=[], recomputed=[])
 
     def cached_step(r):
-        r['cache'].pos = T - 1
-        logits, _ = r['model'](r['x'][:, -1:], cache=r['cache'])
-        sample_next(logits[:, -1], 1.0)
+        r['cache'].pos.fill_(T - 1)
+        sample_next(r['step'](r['x'][:, -1:])[:, -1], 1.0)
 
     def recomputed_step(r):
         logits, _ = r['model'](r['x'])
         sample_next(logits[:, -1], 1.0)
 
-    def timed(step, r, n):
-        sync(device)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step(r)
-        sync(device)
-        return (time.perf_counter() - t0) / n
+    def whole(r):
+        generate(r['model'], r['x'][:, :1], c['gen_tokens'], generator=torch.Generator(device).manual_seed(c['seed']),
+                 graph=graph, compile=c['compile'])
 
     with autocast, decoding(device):  # as in generate()
-        for r in runs.values():
+        for r in runs.values():  # every variant warmed up, the long generation included, before any timing
             for _ in range(c['warmup']):
                 cached_step(r)
                 recomputed_step(r)
+            whole(r)
         for _ in range(c['rounds']):  # interleaved, as in training
             for r in runs.values():
-                r['cached'].append(timed(cached_step, r, 10 * c['steps']))
-                r['recomputed'].append(timed(recomputed_step, r, c['steps']))
+                r['cached'].append(timed(lambda: cached_step(r), 10 * c['steps'], device))
+                r['recomputed'].append(timed(lambda: recomputed_step(r), c['steps'], device))
         for r in runs.values():
-            prompt = r['x'][:, :1]
-            sync(device)
-            t0 = time.perf_counter()
-            generate(r['model'], prompt, c['gen_tokens'], generator=torch.Generator(device).manual_seed(c['seed']))
-            sync(device)
-            r['whole'] = time.perf_counter() - t0
+            r['whole'] = timed(lambda: whole(r), 1, device)
 
     print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, load average {load:.2f} before, "
           f"{B} sequence(s), {c['n_layer']} layers x {c['n_embd']}, block_size {T}, vocab {c['vocab_size']}, "
-          f"median of {c['rounds']} rounds")
-    print(f"| variant | cached tokens/s at context {T} | recomputed tokens/s | speedup | "
-          f"{c['gen_tokens']:,} tokens, cached (s) |")
-    print("|---|---|---|---|---|")
-    median = lambda t: sorted(t)[len(t) // 2]
+          f"step: {'CUDA graph' if graph else 'eager'}{', compiled' if c['compile'] else ''}, median of {c['rounds']} rounds")
+    print(f"| variant | decoding step, tokens/s at context {T} | recomputed tokens/s | speedup | "
+          f"{c['gen_tokens']:,} tokens x {B}, generate() (s) | generate() tokens/s |")
+    print("|---|---|---|---|---|---|")
     results = {}
     for name, r in runs.items():
         cached, recomputed = B / median(r['cached']), B / median(r['recomputed'])
         results[name] = dict(cached=cached, recomputed=recomputed, whole=r['whole'])
-        print(f"| {name} | {cached:,.0f} | {recomputed:,.1f} | {cached / recomputed:.1f}x | {r['whole']:.1f} |")
+        print(f"| {name} | {cached:,.0f} | {recomputed:,.1f} | {cached / recomputed:.1f}x | {r['whole']:.1f} | "
+              f"{B * c['gen_tokens'] / r['whole']:,.0f} |")
     return results
+
+
+def bench_wavelet(c):
+    """
+    The wavelet operation alone, forward and backward on (batch, block_size, n_mod) float32, in each of
+    its forms: 'haar' as the plain autograd form (causal_moving_average) and with its own backward
+    (MovingAverage, what the model uses); the learnable kernels by FFT and by Toeplitz matmuls
+    (convolve() picks the FFT on a CPU, the matmuls on a GPU). Interleaved, median of rounds.
+    """
+    device, dtype, autocast = setup(c)
+    cfg = model_config(dict(c, wavelet='learnable'), c['vocab_size'])  # the windows of these settings
+    wavelet = Wavelet(cfg).to(device)
+    window = torch.tensor(wavelet_windows(cfg), dtype=torch.float32, device=device)
+    T = c['block_size']
+    x = torch.randn(c['batch_size'], T, wavelet.n_mod, device=device, requires_grad=True)
+    kernel = wavelet.kernel().detach().requires_grad_()
+    forms = {
+        'haar, plain (autograd through a gather)': lambda: causal_moving_average(x, window, False),
+        'haar, MovingAverage (its own backward)': lambda: MovingAverage.apply(x, *wavelet.indices(T)),
+        'learnable, FFT': lambda: causal_convolution(x, kernel),
+        'learnable, Toeplitz matmuls': lambda: toeplitz_convolution(x, kernel),
+    }
+    times = {name: [] for name in forms}
+
+    def run(form):
+        with autocast:
+            form().sum().backward()
+    for form in forms.values():
+        for _ in range(max(1, c['warmup'])):
+            run(form)
+    for _ in range(c['rounds']):
+        for name, form in forms.items():
+            times[name].append(timed(lambda: run(form), c['steps'], device))
+    print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, x: {c['batch_size']} x {T} x "
+          f"{wavelet.n_mod} float32, median of {c['rounds']} rounds of {c['steps']}")
+    print("| form | ms, forward + backward |")
+    print("|---|---|")
+    for name, t in times.items():
+        print(f"| {name} | {1000 * median(t):.3f} |")
+    return {name: 1000 * median(t) for name, t in times.items()}
 
 
 def bench_positions(c):
@@ -207,6 +278,8 @@ def bench_positions(c):
     band = T // 2  # positions per row of the table
     runs = {name: dict(model=build(c, overrides, device).eval(), bands=[]) for name, overrides in variants(c).items()}
     with autocast:
+        for r in runs.values():  # warm-up: a first re-encoding included
+            generate(r['model'], torch.zeros(c['num_samples'], 1, dtype=torch.long, device=device), T + 2)
         for _ in range(c['rounds']):
             for r in runs.values():
                 times = [time.perf_counter()]
@@ -216,7 +289,6 @@ def bench_positions(c):
                          on_token=lambda _: (sync(device), times.append(time.perf_counter())))
                 per_token = [b - a for a, b in zip(times, times[1:])]  # token at position i + 1
                 r['bands'].append([sum(per_token[i:i + band]) / len(per_token[i:i + band]) for i in range(0, n - 1, band)])
-    median = lambda xs: sorted(xs)[len(xs) // 2]
     rows = {name: [1000 * median(col) for col in zip(*r['bands'])] for name, r in runs.items()}
     print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, {c['num_samples']} sequence(s), "
           f"{c['n_layer']} layers x {c['n_embd']}, block_size {T}, vocab {c['vocab_size']}, median of {c['rounds']} rounds")
@@ -253,7 +325,7 @@ def draw_positions(rows, band, n, path):
 
 def main(argv):
     c, _ = parse_config(argv, BENCH, __doc__)
-    {'train': bench, 'generate': bench_generate, 'positions': bench_positions}[c['mode']](c)
+    {'train': bench, 'generate': bench_generate, 'positions': bench_positions, 'wavelet': bench_wavelet}[c['mode']](c)
 
 
 if __name__ == '__main__':

@@ -1,10 +1,12 @@
 """
 Sampling from a GPT: the generation loop, the rule for a context that outgrows block_size, and
 drawing one token. The model's side of incremental decoding (what each layer keeps) is in
-model.py (Cache); this file only decides what to feed it.
+model.py (Cache, GPT.decode); this file only decides what to feed it, and on a GPU replays the
+decoding step as a CUDA graph.
 
     out = generate(model, idx, max_new_tokens=100, temperature=0.8, top_k=50)
 """
+import math
 from contextlib import contextmanager
 
 import torch
@@ -12,7 +14,7 @@ from torch.nn import functional as F
 
 
 def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True, slide=0,
-             on_token=None):
+             on_token=None, graph=None, compile=False):
     """
     Sample max_new_tokens after idx (B, T): B sequences side by side, one prompt length.
 
@@ -30,6 +32,10 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=
     token. A model with no context limit (linear attention with rotary positions) never slides:
     its state has a fixed size, and every token costs the same however long the sequence.
     on_token(n), if given, is called after each new token with the number of tokens so far (progress).
+
+    The loop never waits for the device: tokens stay on it until the end. graph (default: on CUDA)
+    captures the decoding step once as a CUDA graph and replays it for every token; compile=True
+    compiles that step with torch.compile first (fewer, fused kernels). Both give the same tokens.
     """
     block_size = model.context_limit or float('inf')
     slide = slide or model.config.block_size // 2
@@ -38,21 +44,63 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=
     out = idx.new_empty(B, T + max_new_tokens)  # allocated once: no copy of the sequence per token
     out[:, :T] = idx
     cache = model.new_cache() if use_cache else None
-    start = 0
+    graph = idx.device.type == 'cuda' if graph is None else graph
+    start, cached, step = 0, 0, None  # cached: how many tokens of the context the cache holds
     with decoding(idx.device):
         for end in range(T, T + max_new_tokens):  # the context is out[:, start:end]
             if end - start > block_size:
                 start = end - (block_size + 1 - slide)
-            if cache is not None and 0 < cache.pos == end - start - 1:  # one token more than the cache holds
-                logits, _ = model(out[:, end - 1:end], cache=cache)
+            if cache is not None and 0 < cached == end - start - 1:  # one token more than the cache holds
+                step = step or decoding_step(model, cache, out[:, end - 1:end], graph, compile)
+                logits = step(out[:, end - 1:end])
             else:  # the whole context (again, from position 0, when it has moved)
-                if cache is not None:
-                    cache.pos = 0
                 logits, _ = model(out[:, start:end], cache=cache)
+            cached = end - start
             out[:, end:end + 1] = sample_next(logits[:, -1], temperature, top_k, generator)
             if on_token is not None:
                 on_token(end + 1)
     return out  # allocated outside inference mode: an ordinary tensor
+
+
+def decoding_step(model, cache, token, graph=False, compile=False):
+    """step(token) -> logits: model.decode with this cache, compiled and captured as asked."""
+    decode = torch.compile(model.decode, fullgraph=True, dynamic=False) if compile else model.decode
+    if graph:
+        return CUDAGraphStep(decode, cache, token)
+    return lambda t: decode(t, cache)
+
+
+class CUDAGraphStep:
+    """
+    A decoding step captured once as a CUDA graph and replayed per token: the few hundred kernel
+    launches of a step become one, which is what a small model's token costs on a GPU. A thin layer
+    over model.decode, whose shapes never change and which writes its cache in place: the token goes
+    into a fixed input tensor, the logits come out of a fixed output tensor.
+    """
+
+    def __init__(self, decode, cache, token):
+        self.token = token.clone()
+        # CUDA's lazy set-up (cuBLAS, kernel choice) must happen before the capture: a few trial steps on a
+        # side stream, then the cache is put back as it was
+        saved = [t.clone() for t in cache.tensors()]
+        autocast = dict(device_type='cuda', dtype=torch.get_autocast_dtype('cuda'),
+                        enabled=torch.is_autocast_enabled('cuda'), cache_enabled=False)  # no cached casts: they
+        side = torch.cuda.Stream()                                                 # would be freed after capture
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), torch.autocast(**autocast):
+            for _ in range(3):
+                decode(self.token, cache)
+        torch.cuda.current_stream().wait_stream(side)
+        for t, s in zip(cache.tensors(), saved):
+            t.copy_(s)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph), torch.autocast(**autocast):
+            self.logits = decode(self.token, cache)
+
+    def __call__(self, token):
+        self.token.copy_(token)
+        self.graph.replay()
+        return self.logits
 
 
 @contextmanager
@@ -74,8 +122,8 @@ def sample_next(logits, temperature=1.0, top_k=None, generator=None):
     if temperature == 0:
         return logits.argmax(-1, keepdim=True)
     logits = logits.float() / temperature
-    if top_k is not None:
+    if top_k is not None:  # masked_fill, not logits[mask] = ...: a boolean index waits for the device
         v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-        logits[logits < v[:, [-1]]] = -float('inf')
+        logits = logits.masked_fill(logits < v[:, -1:], -math.inf)
     probs = F.softmax(logits, dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator)

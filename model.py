@@ -15,6 +15,7 @@ computed causally and without downsampling, so every layer sees the sequence at 
 'ema' is a control from the paper's reviews: exponential moving averages instead of boxes, with
 the same spans.
 """
+import itertools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -123,7 +124,7 @@ def causal_moving_average(x, window, valid):
     number of those s >= 0, min(t + 1, k_i). x: (B, T, n) float32, window: (n,) float32 k_i.
     Prefix sums make this O(T) whatever k is: window sum = S[t] - S[t - k]. S gets a zero row in
     front (row t+1 holds S[t]), and start[t, i] = max(t + 1 - k_i, 0) is the row of S[t - k_i]
-    in it: zero before the first token.
+    in it: zero before the first token. The plain form: MovingAverage computes the same, faster.
     """
     B, T, n = x.shape
     t = torch.arange(1, T + 1, device=x.device)[:, None]
@@ -131,6 +132,31 @@ def causal_moving_average(x, window, valid):
     count = torch.minimum(t.float(), window) if valid else window
     S = F.pad(x.cumsum(1), (0, 0, 1, 0))
     return (S[:, 1:] - S.gather(1, start.expand(B, T, n))) / count
+
+
+class MovingAverage(torch.autograd.Function):
+    """
+    causal_moving_average with its backward written out, which is what makes it cheap on a GPU. The
+    gradient of a causal window sum is the same window sum looking forward in time,
+        dL/dx[s] = sum of g[t] for t in [s, s + k - 1] (t < T),   g = dL/dy / count,
+    so the backward is one prefix sum and one gather too. (Autograd's backward of the forward's
+    gather is a scatter-add in which up to k rows add into row 0 at once: on an H200 that made
+    'haar' cost a third of a training step.) Indices come from Wavelet.indices: start (T, n) as in
+    causal_moving_average, and ahead (T, n) = s + k_i.
+    """
+
+    @staticmethod
+    def forward(ctx, x, start, ahead, count):
+        ctx.save_for_backward(ahead, count)
+        S = F.pad(x.cumsum(1), (0, 0, 1, 0))
+        return (S[:, 1:] - S.gather(1, start.expand(x.size(0), -1, -1))) / count
+
+    @staticmethod
+    def backward(ctx, grad):
+        ahead, count = ctx.saved_tensors
+        B, T, n = grad.shape
+        G = F.pad((grad / count).cumsum(1), (0, 0, 1, 0))  # row j: sum of g[t] for t < j
+        return G.gather(1, ahead.clamp(max=T).expand(B, -1, -1)) - G[:, :T], None, None, None
 
 
 def causal_convolution(x, kernel):
@@ -146,40 +172,66 @@ def causal_convolution(x, kernel):
     return y[:, :T]
 
 
+def toeplitz_convolution(x, kernel):
+    """
+    causal_convolution as one matmul per coordinate, y[:, i] = M_i x[:, i], with M_i the T x T
+    lower-triangular Toeplitz matrix M_i[t, s] = kernel[t - s, i]. O(T^2) work instead of O(T log T),
+    but real matmuls: on a GPU they run on the tensor cores (under autocast: bfloat16 products,
+    float32 sums, as every other matmul of the model) and torch.compile fuses around them; it cannot
+    compile the FFT's complex numbers. unfold reads M off one padded row per coordinate, with its
+    columns in reverse order, so x goes in reversed in time.
+    """
+    B, T, n = x.shape
+    lags = kernel[:T].t()                                   # (n, <= T): lag 0, 1, ... of each coordinate
+    diagonals = F.pad(lags, (T - 1, T - lags.size(1)))      # (n, 2T - 1): T - 1 zeros, then the lags
+    M = diagonals.unfold(1, T, 1)                           # M[i, t, m] = kernel[t + m - (T - 1), i]
+    y = torch.bmm(M, x.flip(1).permute(2, 1, 0))            # with s = T - 1 - m: kernel[t - s] x[s]
+    return y.permute(2, 1, 0)
+
+
+TOEPLITZ_MAX_T = 1024  # longer sequences: the (n, T, T) matrices would cost more memory than the FFT saves time
+
+
+def convolve(x, kernel):
+    """The learnable and EMA kernels, in the form that is fastest where it runs: the FFT on a CPU, the
+    Toeplitz matmuls on a GPU (up to TOEPLITZ_MAX_T positions). The two agree (tested)."""
+    if x.device.type == 'cpu' or x.size(1) > TOEPLITZ_MAX_T:
+        return causal_convolution(x, kernel)
+    return toeplitz_convolution(x, kernel)
+
+
 class WaveletCache:
     """
-    What the wavelet keeps between decoding calls: the last `span` inputs of the averaged
-    coordinates (zeros before the first token), and its kernel reversed, so that a new token is
-    one dot product per coordinate. The inputs sit in a ring of 2 * span rows, each written twice
-    (rows r and r + span), so that the last span of them are always one contiguous slice.
-    Memory and cost per token stay flat however long the sequence.
+    What the wavelet keeps between decoding calls: the inputs of the averaged coordinates at the
+    last `span` positions, position p in row p % span of a ring (zeros where no token was), and the
+    kernel, so that a new token is one dot product per coordinate. Its shapes never change and a
+    step writes in place, so a decoding step can be compiled once or captured as a CUDA graph.
     """
 
     def __init__(self, span):
         self.span, self.inputs, self.kernel = span, None, None
 
-    def push(self, xm, pos):
-        """Keep xm (B, T, n), the inputs at positions pos .. pos+T-1; position 0 starts afresh."""
+    def fill(self, xm, kernel):
+        """After a whole sequence xm (B, T, n) from position 0: keep its last span inputs."""
         B, T, n = xm.shape
         if self.inputs is None or self.inputs.shape[0] != B:
-            self.inputs = torch.zeros(B, 2 * self.span, n, device=xm.device)  # float32, whatever xm is
-        elif pos == 0:
+            self.inputs = torch.zeros(B, self.span, n, device=xm.device)  # float32, whatever xm is
+            self.kernel = kernel.detach().contiguous().clone()
+            self.lags = torch.arange(self.span, device=xm.device)
+        else:  # in place: a captured decoding step keeps reading these tensors
             self.inputs.zero_()
+            self.kernel.copy_(kernel)
         keep = min(T, self.span)
-        first = (pos + T - keep) % self.span
-        head = min(keep, self.span - first)  # rows first .. span-1; the rest wraps around to row 0
-        self.write(first, xm[:, T - keep:T - keep + head])
-        if head < keep:
-            self.write(0, xm[:, T - keep + head:])
+        self.inputs.index_copy_(1, torch.arange(T - keep, T, device=xm.device) % self.span, xm[:, T - keep:])
 
-    def write(self, row, part):
-        for r in (row, row + self.span):
-            self.inputs[:, r:r + part.size(1)] = part
+    def step(self, xm, pos):
+        """The kernel's weighted sum at position pos (a 0-d tensor), xm (B, 1, n) the input there. Row r
+        holds position pos - lag with lag = (pos - r) % span, so it is weighted by kernel[lag]."""
+        self.inputs.index_copy_(1, (pos % self.span).view(1), xm.float())
+        return (self.inputs * self.kernel.index_select(0, (pos - self.lags) % self.span)).sum(1, keepdim=True)
 
-    def last(self, pos):
-        """The inputs at positions pos-span+1 .. pos, oldest first (pos: the last one pushed)."""
-        r = (pos + 1) % self.span
-        return self.inputs[:, r:r + self.span]
+    def tensors(self):
+        return [self.inputs]
 
 
 class Wavelet(nn.Module):
@@ -198,10 +250,15 @@ class Wavelet(nn.Module):
         # how many past inputs the output reads: the largest window (an EMA: all of block_size)
         self.span = config.block_size if self.mode == 'ema' else max(windows)
         # buffers, not parameters, and not saved: 'haar' and 'none' share one state_dict
-        window = torch.tensor(windows, dtype=torch.float32)
-        self.register_buffer('window', window, persistent=False)
-        t = torch.arange(1, self.span + 1, dtype=torch.float32)[:, None]
-        box_scale = window / torch.minimum(t, window) if self.valid else torch.ones(self.span, self.n_mod)
+        window = torch.tensor(windows)
+        t = torch.arange(config.block_size)[:, None]
+        self.register_buffer('start', (t + 1 - window).clamp(min=0), persistent=False)  # see MovingAverage
+        self.register_buffer('ahead', t + window, persistent=False)
+        count = torch.minimum(t + 1, window) if self.valid else window.expand(config.block_size, -1)
+        self.register_buffer('count', count.float(), persistent=False)
+        lag = torch.arange(self.span)[:, None]
+        self.register_buffer('fixed_kernel', (lag < window) / window, persistent=False)  # haar: the boxes
+        box_scale = window / torch.minimum(lag + 1, window) if self.valid else torch.ones(self.span, self.n_mod)
         if self.mode == 'learnable':
             # A causal kernel per coordinate, initialised to the box 1/k, so that at step 0 this is
             # exactly 'haar'. With a cap of c taps, each tap weighs k/c consecutive tokens
@@ -209,67 +266,76 @@ class Wavelet(nn.Module):
             self.taps = [min(k, config.wavelet_max_kernel or k) for _, _, k in self.groups]
             self.kernels = nn.ParameterList(
                 nn.Parameter(torch.full((b - a, c), 1.0 / k)) for (a, b, k), c in zip(self.groups, self.taps))
+            # kernel() lays the taps out as (span, n_mod): coordinate by coordinate, its first k lags,
+            # tap j of a capped kernel repeated k/c times
+            self.register_buffer('in_window', (lag < window).t().contiguous(), persistent=False)
+            first = [0] + list(itertools.accumulate((b - a) * c for (a, b, _), c in zip(self.groups, self.taps)))
+            stretch = [first[g] + (i - a) * c + j // (k // c) for g, ((a, b, k), c) in enumerate(zip(self.groups, self.taps))
+                       for i in range(a, b) for j in range(k)]
+            self.register_buffer('stretch', torch.tensor(stretch), persistent=False)
         elif self.mode == 'ema':
             # weights alpha * (1 - alpha)^lag with alpha = 2 / (k + 1): an EMA whose span is k
             alpha = 2.0 / (window + 1.0)
-            ema = alpha * (1.0 - alpha) ** (t - 1)
-            self.register_buffer('ema_kernel', ema, persistent=False)
-            box_scale = 1.0 / ema.cumsum(0) if self.valid else torch.ones_like(ema)
+            self.fixed_kernel = alpha * (1.0 - alpha) ** lag
+            box_scale = 1.0 / self.fixed_kernel.cumsum(0) if self.valid else torch.ones_like(self.fixed_kernel)
         # 'valid' padding as a factor per position: kernel sum * scale[t] divides by the tokens that
         # exist (the same from position span - 1 on); all ones for 'zero' padding
         self.register_buffer('scale', box_scale.contiguous(), persistent=False)
 
-    def forward(self, x, pos=0, cache=None):
-        """x: (B, T, C) at positions pos .. pos+T-1. Without a cache this is a whole sequence from
-        position 0. With one, position 0 starts it afresh and every later call brings one token."""
-        if pos == 0:
-            # float32 even under autocast: prefix sums of bf16 values lose their low bits
-            with torch.autocast(device_type=x.device.type, enabled=False):
-                xm = x[..., :self.n_mod].float()
-                y = self.average(xm)
+    def forward(self, x, pos=None, cache=None):
+        """x: (B, T, C). pos None: a whole sequence from position 0, which also fills the cache if one
+        is given. Otherwise one new token (T = 1) at position pos, a 0-d tensor, from the cache."""
+        if pos is None:
+            xm = x[..., :self.n_mod].float()
+            y = self.average(xm)
             if cache is not None:
-                cache.push(xm, 0)
-                cache.kernel = self.kernel().flip(0)  # row span-1-lag
-        else:  # one new token, from the inputs kept: one float32 dot product per coordinate
-            assert x.size(1) == 1, "after position 0, decode one token per call"
-            cache.push(x[..., :self.n_mod], pos)
-            y = (cache.last(pos) * cache.kernel).sum(1, keepdim=True)
+                cache.fill(xm, self.kernel())
+        else:  # one float32 dot product per coordinate
+            y = cache.step(x[..., :self.n_mod], pos)
             if self.valid:
-                y = y * self.scale[min(pos, self.span - 1)]
+                y = y * self.scale.index_select(0, pos.clamp(max=self.span - 1).view(1))
         return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
 
     def average(self, xm):
-        """The averages of a whole sequence xm (B, T, n_mod) from position 0."""
-        if self.mode == 'haar':
-            return causal_moving_average(xm, self.window, self.valid)
+        """The averages of a whole sequence xm (B, T, n_mod) float32 from position 0."""
         T = xm.size(1)
+        if self.mode == 'haar':
+            # float32 even under autocast: prefix sums of bf16 values lose their low bits
+            with torch.autocast(device_type=xm.device.type, enabled=False):
+                return MovingAverage.apply(xm, *self.indices(T))
         scale = self.scale[torch.arange(T, device=xm.device).clamp(max=self.span - 1)]
-        return causal_convolution(xm, self.kernel()) * scale
+        return convolve(xm, self.kernel()) * scale
+
+    def indices(self, T):
+        """start, ahead and count of MovingAverage for T positions: precomputed up to block_size."""
+        if T <= self.start.size(0):
+            return self.start[:T], self.ahead[:T], self.count[:T]
+        t = torch.arange(T, device=self.start.device)[:, None]
+        window = self.ahead[0]
+        count = torch.minimum(t + 1, window) if self.valid else window.expand(T, -1)
+        return (t + 1 - window).clamp(min=0), t + window, count.float()
 
     def kernel(self):
         """Every coordinate's weights as one (span, n_mod) tensor: row lag holds the weight of the
-        token lag steps back (row 0: the current token). A capped kernel's c taps are stretched
-        over k lags, k/c each."""
-        if self.mode == 'ema':
-            return self.ema_kernel
-        lag = torch.arange(self.span, device=self.window.device)[:, None]
-        if self.mode == 'haar':
-            return (lag < self.window) / self.window
-        h = [F.pad(w.repeat_interleave(k // c, dim=1), (0, self.span - k))
-             for (_, _, k), c, w in zip(self.groups, self.taps, self.kernels)]
-        return torch.cat(h, 0).t()
+        token lag steps back (row 0: the current token)."""
+        if self.mode != 'learnable':
+            return self.fixed_kernel
+        taps = torch.cat([w.flatten() for w in self.kernels])[self.stretch]
+        return torch.zeros_like(self.in_window, dtype=taps.dtype).masked_scatter(self.in_window, taps).t()
 
 
 # ----------------------------------------------------------------------------------------------
 # The transformer (nanoGPT's module names, so checkpoints and tools stay familiar)
 
-def rotate(x, pos):
-    """Rotary position embedding (Su et al. 2021) of x (B, H, T, D) at positions pos .. pos+T-1: the
-    pair (x_i, x_{i+D/2}) turns by the angle p * 10000^(-2i/D), so that q . k depends on positions only
-    through their difference. Any position works: nothing limits it to block_size."""
+def rotate(x, pos=None):
+    """Rotary position embedding (Su et al. 2021) of x (B, H, T, D) at positions 0 .. T-1, or of one
+    token at position pos (a 0-d tensor): the pair (x_i, x_{i+D/2}) turns by the angle
+    p * 10000^(-2i/D), so that q . k depends on positions only through their difference. Any position
+    works: nothing limits it to block_size."""
     half = x.size(-1) // 2
     freq = 10000.0 ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
-    angle = torch.arange(pos, pos + x.size(-2), device=x.device, dtype=torch.float32)[:, None] * freq
+    p = torch.arange(x.size(-2), device=x.device) if pos is None else pos.view(1)
+    angle = p.float()[:, None] * freq
     cos, sin = angle.cos(), angle.sin()
     x1, x2 = x[..., :half].float(), x[..., half:].float()
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).to(x.dtype)
@@ -277,20 +343,30 @@ def rotate(x, pos):
 
 class KVCache:
     """The attention's keys and values of the positions encoded so far, in buffers of block_size
-    positions allocated at first use and reused when the context is encoded again."""
+    positions allocated at first use and reused when the context is encoded again. A decoding step
+    attends to all block_size of them with a mask, so that its shapes never change (see GPT.decode)."""
 
     def __init__(self, size):
         self.size, self.k, self.v = size, None, None
 
-    def update(self, k, v, pos):
-        """Keep k, v (B, n_head, T, head_dim) at positions pos .. pos+T-1; all of them so far."""
+    def fill(self, k, v):
+        """Keep k, v (B, n_head, T, head_dim) of a whole sequence from position 0."""
         B, H, T, D = k.shape
-        assert pos == 0 or T == 1, "after position 0, decode one token per call"
         if self.k is None or self.k.shape[0] != B or self.k.dtype != k.dtype:
-            self.k, self.v = k.new_empty(B, H, self.size, D), v.new_empty(B, H, self.size, D)
-        self.k[:, :, pos:pos + T] = k
-        self.v[:, :, pos:pos + T] = v
-        return self.k[:, :, :pos + T], self.v[:, :, :pos + T]
+            # zeros, not empty: masked keys still enter the matmuls, and 0 * NaN would be NaN
+            self.k, self.v = k.new_zeros(B, H, self.size, D), v.new_zeros(B, H, self.size, D)
+            self.positions = torch.arange(self.size, device=k.device)[None]  # (1, size): a mask row
+        self.k[:, :, :T] = k
+        self.v[:, :, :T] = v
+
+    def step(self, k, v, pos):
+        """Keep one token's k, v at position pos (a 0-d tensor): every buffer, and which positions are in it."""
+        self.k.index_copy_(2, pos.view(1), k)
+        self.v.index_copy_(2, pos.view(1), v)
+        return self.k, self.v, self.positions <= pos
+
+    def tensors(self):
+        return [self.k, self.v]
 
 
 class CausalSelfAttention(nn.Module):
@@ -305,17 +381,21 @@ class CausalSelfAttention(nn.Module):
         self.block_size = config.block_size
         self.rope = config.position == 'rope'
 
-    def forward(self, x, pos=0, cache=None):
+    def forward(self, x, pos=None, cache=None):
+        """x: (B, T, C), a whole sequence from position 0 (pos None; it fills the cache if one is given),
+        or one token at position pos, a 0-d tensor, attending to the cache."""
         B, T, C = x.size()
         # (B, n_head, T, head_dim) each; the same strides as nanoGPT's split and transposes, fewer calls
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4).unbind(0)
         if self.rope:
             q, k = rotate(q, pos), rotate(k, pos)
-        if cache is not None:  # later tokens attend to these keys and values too
-            k, v = cache.update(k, v, pos)
-        # one new token attends to every key so far: no mask needed
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=T > 1)
+        if pos is None:
+            if cache is not None:  # later tokens attend to these keys and values too
+                cache.fill(k, v)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+        else:
+            k, v, seen = cache.step(k, v, pos)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=seen)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -324,8 +404,18 @@ class CausalSelfAttention(nn.Module):
 
 
 class LinearCache:
-    """The linear attention's state between decoding calls: (B, n_head, head_dim, head_dim) in float32."""
+    """The linear attention's state between decoding calls: (B, n_head, head_dim, head_dim) in float32,
+    updated in place (a captured decoding step keeps reading the same tensor)."""
     state = None
+
+    def fill(self, state):
+        if self.state is None or self.state.shape != state.shape:
+            self.state = state
+        else:
+            self.state.copy_(state)
+
+    def tensors(self):
+        return [self.state]
 
 
 class LinearAttention(nn.Module):
@@ -356,7 +446,8 @@ class LinearAttention(nn.Module):
             self.phi.weight.copy_(torch.eye(self.phi.in_features))
             self.phi.bias.zero_()
 
-    def forward(self, x, pos=0, cache=None):
+    def forward(self, x, pos=None, cache=None):
+        """As CausalSelfAttention.forward: a whole sequence (pos None), or one token at position pos."""
         B, T, C = x.size()
         H, D = self.n_head, C // self.n_head
         q, k, v = self.c_attn(x).split(C, dim=2)
@@ -368,13 +459,13 @@ class LinearAttention(nn.Module):
             if self.rope:
                 q, k = rotate(q, pos), rotate(k, pos)
             k = k / math.sqrt(D)
-            if pos > 0:  # decoding one token from the state of the positions before
-                assert T == 1, "after position 0, decode one token per call"
-                o, cache.state = recurrent_step(q, k, v, self.gamma, cache.state)
+            if pos is not None:  # decoding one token from the state of the positions before
+                o, state = recurrent_step(q, k, v, self.gamma, cache.state)
+                cache.state.copy_(state)
             else:  # a whole sequence: parallel, or chunk by chunk past block_size
                 o, state = decayed_attention(q, k, v, self.gamma, chunk=self.chunk, keep_state=cache is not None)
                 if cache is not None:
-                    cache.state = state
+                    cache.fill(state)
             o = F.group_norm(o.transpose(1, 2).reshape(B * T, C), H).view(B, T, C)
         return self.resid_dropout(self.c_proj(o.to(x.dtype)))
 
@@ -409,7 +500,7 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.wavelet = Wavelet(config) if wavelet else None
 
-    def forward(self, x, pos=0, cache=None):
+    def forward(self, x, pos=None, cache=None):
         x = x + self.attn(self.ln_1(x), pos, cache and cache.attn)
         x = x + self.mlp(self.ln_2(x))
         if self.wavelet is not None:  # the paper: the block's output is overwritten, later blocks see it
@@ -494,12 +585,17 @@ class FourierHead(nn.Module):
 
 
 class Cache:
-    """What decoding keeps between calls of GPT.forward (see generate.py): the first `pos` tokens
-    of the context are encoded, and each block keeps its own state (a LayerCache)."""
+    """What decoding keeps between calls (see generate.py): each block's state (a LayerCache), and pos,
+    the position of the next token, as a 0-d tensor on the model's device. GPT.forward fills it with a
+    context, then each GPT.decode adds one token, in place."""
 
     def __init__(self, model):
-        self.pos = 0
+        self.pos = None
         self.layers = [block.new_cache() for block in model.transformer.h]
+
+    def tensors(self):
+        """Every tensor a decoding step writes (to put them back after a trial run)."""
+        return [self.pos] + [t for layer in self.layers for part in layer if part is not None for t in part.tensors()]
 
 
 class GPT(nn.Module):
@@ -554,19 +650,20 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets=None, cache=None):
         """Logits (B, T, V) and the loss, or with no targets the last position's logits (B, 1, V).
-        With a cache, idx (B, T) holds the tokens at positions cache.pos .. cache.pos+T-1."""
+        idx (B, T) holds the tokens at positions 0 .. T-1; a cache, if given, is filled with them."""
         B, T = idx.size()
-        pos = cache.pos if cache is not None else 0
         limit = self.context_limit
-        assert limit is None or pos + T <= limit, f"sequence of {pos + T} > block_size {limit}"
+        assert limit is None or T <= limit, f"sequence of {T} > block_size {limit}"
         x = self.transformer.wte(idx)
         if 'wpe' in self.transformer:
-            x = x + self.transformer.wpe(torch.arange(pos, pos + T, device=idx.device))
+            x = x + self.transformer.wpe(torch.arange(T, device=idx.device))
         x = self.transformer.drop(x)
         for i, block in enumerate(self.transformer.h):
-            x = block(x, pos, cache.layers[i] if cache is not None else None)
+            x = block(x, None, cache.layers[i] if cache is not None else None)
         if cache is not None:
-            cache.pos = pos + T
+            if cache.pos is None:
+                cache.pos = torch.tensor(T, device=idx.device)
+            cache.pos.fill_(T)
         x = self.transformer.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None  # only the last position is needed to sample
@@ -575,6 +672,21 @@ class GPT(nn.Module):
         if self.config.head == 'fourier':
             loss = loss + self.lm_head.regulariser(x)  # the training objective (the paper's code never adds it)
         return logits, loss
+
+    def decode(self, idx, cache):
+        """One more token per row, idx (B, 1), at position cache.pos after a forward that filled the cache:
+        its logits (B, 1, V). Every shape is the same at every position and the cache is written in place,
+        so this step can be compiled once and captured as a CUDA graph (generate.py). The caller keeps
+        cache.pos below context_limit."""
+        pos = cache.pos
+        x = self.transformer.wte(idx)
+        if 'wpe' in self.transformer:
+            x = x + self.transformer.wpe(pos.view(1))
+        x = self.transformer.drop(x)
+        for block, layer in zip(self.transformer.h, cache.layers):
+            x = block(x, pos, layer)
+        pos += 1
+        return self.lm_head(self.transformer.ln_f(x))
 
     def new_cache(self):
         return Cache(self)

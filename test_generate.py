@@ -1,7 +1,9 @@
 """
 Tests of generation: incremental decoding (the cache) gives the logits of a full forward over the
 same context at every step, across the block_size boundary too; cached and recomputed greedy
-generation agree token for token; each row of a batch gets what it would get alone.
+generation agree token for token; each row of a batch gets what it would get alone. The decoding
+step has static shapes: it compiles once for every position, and on CUDA its graph replays give the
+same tokens as the eager step.
 Run: python -m pytest -q test_generate.py   (CPU, well under a minute)
 """
 import os
@@ -10,7 +12,7 @@ import pytest
 import torch
 
 import generate as generate_module
-from generate import generate
+from generate import generate, sample_next
 from model import GPT, GPTConfig
 
 BLOCK = 32
@@ -145,3 +147,61 @@ def test_sample_writes_audio_with_and_without_cache(tmp_path, run_script):
         wavs.append(wav.read_bytes())
     assert wavs[0] == wavs[1]
     assert len(wavs[0]) == 44 + 2 * (1 + 160)  # header, then the 1-token prompt and 0.01 s at 16 kHz
+
+
+@pytest.mark.parametrize('variant', [dict(wavelet='haar', wavelet_pad='valid'),
+                                     dict(attention='linear', position='rope', wavelet='learnable'),
+                                     dict(wavelet='ema', head='fourier', fourier_freqs=4)], ids=ids)
+def test_decoding_step_compiles_once_for_every_position(variant):
+    """What a CUDA graph needs: one graph for the whole step (fullgraph: no break), the same for 1,000
+    positions (no recompilation), and the logits of the eager step."""
+    graphs = []
+
+    def counting_backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=1024, vocab_size=27, n_layer=1, n_head=2, n_embd=16, **variant)).eval()
+    step = torch.compile(model.decode, backend=counting_backend, fullgraph=True, dynamic=False)
+    tokens = torch.randint(0, 27, (2, 1001), generator=torch.Generator().manual_seed(1))
+    compiled_cache, eager_cache = model.new_cache(), model.new_cache()
+    with torch.inference_mode():
+        model(tokens[:, :1], cache=compiled_cache)
+        model(tokens[:, :1], cache=eager_cache)
+        for t in range(1, 1001):
+            compiled = step(tokens[:, t:t + 1], compiled_cache)
+            if t % 100 == 0 or t < 5:
+                assert torch.allclose(compiled, model.decode(tokens[:, t:t + 1], eager_cache), atol=1e-5)
+            else:
+                model.decode(tokens[:, t:t + 1], eager_cache)
+    assert len(graphs) == 1 and compiled_cache.pos.item() == 1001
+
+
+def test_compiled_decoding_gives_the_same_tokens():
+    """generate(compile=True): the step through inductor (real code generation, on the CPU here)."""
+    torch._dynamo.reset()
+    model = trained_looking(wavelet='haar')
+    idx = torch.randint(0, 27, (2, 5), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(generate(model, idx, BLOCK + 10, temperature=0, compile=True),
+                       generate(model, idx, BLOCK + 10, temperature=0))
+
+
+def test_top_k_sampling_keeps_the_k_largest():
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0, -1.0]])
+    draws = torch.cat([sample_next(logits, 1.0, 2, torch.Generator().manual_seed(s)) for s in range(200)])
+    assert set(draws.flatten().tolist()) == {1, 3}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('variant', [dict(wavelet='haar'), dict(wavelet='learnable', wavelet_pad='valid'),
+                                     dict(attention='linear', position='rope', wavelet='haar')], ids=ids)
+def test_cuda_graph_replays_give_the_tokens_of_the_eager_step(variant):
+    model = trained_looking(**variant).cuda()
+    idx = torch.randint(0, 27, (3, 5), device='cuda', generator=torch.Generator('cuda').manual_seed(1))
+    sampled = [generate(model, idx, 3 * BLOCK, generator=torch.Generator('cuda').manual_seed(2), graph=graph)
+               for graph in (True, False)]
+    assert torch.equal(*sampled)
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        greedy = [generate(model, idx, 3 * BLOCK, temperature=0, graph=graph) for graph in (True, False)]
+    assert torch.equal(*greedy)

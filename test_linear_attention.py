@@ -93,7 +93,7 @@ def test_decoding_equals_a_full_forward_far_past_block_size(kw):
         full, _ = model(x, x)
         cache = model.new_cache()
         first, _ = model(x[:, :5], cache=cache)
-        steps = [model(x[:, t:t + 1], cache=cache)[0][:, 0] for t in range(5, x.size(1))]
+        steps = [model.decode(x[:, t:t + 1], cache)[:, 0] for t in range(5, x.size(1))]
     assert torch.allclose(first[:, -1], full[:, 4], atol=1e-4)
     assert torch.allclose(torch.stack(steps, 1), full[:, 5:], atol=1e-4)
     assert cache.layers[0].attn.state.shape == (2, 2, 16, 16) and cache.layers[0].attn.state.dtype == torch.float32
@@ -105,7 +105,7 @@ def test_state_stays_float32_under_autocast():
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         cache = model.new_cache()
         model(x[:, :10], cache=cache)
-        logits, _ = model(x[:, 10:11], cache=cache)
+        logits = model.decode(x[:, 10:11], cache)
     assert cache.layers[0].attn.state.dtype == torch.float32 and torch.isfinite(logits).all()
 
 

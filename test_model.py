@@ -16,7 +16,9 @@ import torch
 
 from common import TRAIN, ConfigError, parse_config
 from dataset import DatasetError, open_split, read_meta, write_dataset
-from model import GPT, GPTConfig, Wavelet, wavelet_windows
+import model as model_module
+from model import (GPT, GPTConfig, MovingAverage, Wavelet, causal_convolution, causal_moving_average,
+                   toeplitz_convolution, wavelet_windows)
 from train import batch_offsets, get_batch, train
 
 VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='learnable'),
@@ -143,6 +145,98 @@ def test_causal(variant):
         lb, _ = model(b, b)
         assert torch.allclose(la[:, :p], lb[:, :p], atol=1e-5)
         assert not torch.allclose(la[:, p:], lb[:, p:])  # and the change is seen afterwards
+
+
+# ---------------------------------------------------------------- the fast forms, against the plain ones
+
+@pytest.mark.parametrize('pad', ['zero', 'valid'])
+@pytest.mark.parametrize('T', [1, 50, 100])  # 100 > block_size: indices computed, not sliced
+def test_moving_average_with_its_own_backward_equals_the_plain_form(pad, T):
+    cfg = small(wavelet='haar', wavelet_pad=pad)
+    wavelet = Wavelet(cfg).double()
+    window = torch.tensor(wavelet_windows(cfg), dtype=torch.float64)
+    x = torch.randn(3, T, 16, dtype=torch.float64, requires_grad=True)
+    fast = MovingAverage.apply(x, *wavelet.indices(T))
+    plain = causal_moving_average(x, window, pad == 'valid')
+    assert torch.allclose(fast, plain, atol=1e-12)
+    g = torch.randn_like(fast)
+    assert torch.allclose(torch.autograd.grad(fast, x, g)[0], torch.autograd.grad(plain, x, g)[0], atol=1e-12)
+    first4 = [i[:, :4] for i in wavelet.indices(T)]  # a few coordinates: gradcheck perturbs every input
+    assert torch.autograd.gradcheck(lambda x: MovingAverage.apply(x, *first4), (x[:, :, :4].detach().requires_grad_(),))
+
+
+def reference_convolution(x, kernel):
+    """y[t, i] = sum over lag <= t of kernel[lag, i] x[t - lag, i], literally, in float64."""
+    y = torch.zeros(x.shape, dtype=torch.float64)
+    for t in range(x.size(1)):
+        for lag in range(min(t + 1, kernel.size(0))):
+            y[:, t] += kernel[lag].double() * x[:, t - lag].double()
+    return y
+
+
+@pytest.mark.parametrize('L', [3, 40, 90])  # a kernel shorter than, as long as, and longer than T
+def test_toeplitz_and_fft_convolutions_equal_the_formula_and_each_other(L):
+    x = torch.randn(2, 40, 5, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(L, 5, dtype=torch.float64, requires_grad=True)
+    fft, toeplitz = causal_convolution(x, kernel), toeplitz_convolution(x, kernel)
+    assert torch.allclose(fft, reference_convolution(x.detach(), kernel.detach()), atol=1e-10)
+    assert torch.allclose(toeplitz, fft, atol=1e-10)
+    g = torch.randn_like(fft)
+    for a, b in zip(torch.autograd.grad(fft, (x, kernel), g), torch.autograd.grad(toeplitz, (x, kernel), g)):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+@pytest.mark.parametrize('variant', [dict(wavelet='learnable', wavelet_max_kernel=4, wavelet_pad='valid'),
+                                     dict(wavelet='learnable'), dict(wavelet='ema')], ids=str)
+def test_a_model_trains_the_same_with_either_convolution(variant, monkeypatch):
+    """The form convolve() picks on a GPU (Toeplitz matmuls), in a whole model: loss and gradients."""
+    def loss_and_grads():
+        torch.manual_seed(0)
+        model = GPT(small(**variant))
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1 * torch.randn_like(p))  # kernels that are no longer boxes
+        idx = torch.randint(0, 27, (2, 64))
+        _, loss = model(idx, idx)
+        loss.backward()
+        return [loss] + [p.grad for p in model.parameters()]
+    fft = loss_and_grads()
+    monkeypatch.setattr(model_module, 'convolve', toeplitz_convolution)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(fft, loss_and_grads()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('variant', [dict(wavelet='haar'), dict(wavelet='learnable', wavelet_pad='valid')], ids=str)
+def test_the_wavelet_on_cuda_equals_the_cpu(variant):
+    """What convolve() and MovingAverage run on a GPU, forward and backward, in float32 and under bf16 autocast."""
+    torch.manual_seed(0)
+    wavelet = Wavelet(small(**variant))
+    x = torch.randn(4, 64, 32, requires_grad=True)
+    g = torch.randn(4, 64, 32)
+    y = wavelet(x)
+    gx, = torch.autograd.grad(y, x, g)
+    xc = x.detach().cuda().requires_grad_()
+    yc = wavelet.cuda()(xc)
+    assert torch.allclose(yc.cpu(), y, atol=1e-5)
+    assert torch.allclose(torch.autograd.grad(yc, xc, g.cuda())[0].cpu(), gx, atol=1e-5)
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        yb = wavelet(xc)
+    assert torch.allclose(yb.float().cpu(), y, atol=0.05, rtol=0.02)  # bf16 products, float32 sums
+
+
+def test_learnable_kernel_layout():
+    """kernel() puts coordinate i's taps at lags 0 .. k_i - 1, a capped tap repeated k/c times."""
+    wavelet = Wavelet(small(wavelet='learnable', wavelet_max_kernel=4))
+    with torch.no_grad():
+        for w in wavelet.kernels:
+            w.copy_(torch.randn_like(w))
+    kernel = wavelet.kernel()
+    windows = wavelet_windows(small())
+    assert kernel.shape == (max(windows), len(windows))
+    for (a, b, k), c, w in zip(wavelet.groups, wavelet.taps, wavelet.kernels):
+        for i in range(a, b):
+            assert torch.equal(kernel[:k, i], w[i - a].repeat_interleave(k // c))
+            assert not kernel[k:, i].any()
 
 
 # ---------------------------------------------------------------- parameters and checkpoints
