@@ -80,8 +80,8 @@ class CUDAGraphStep:
 
     def __init__(self, decode, cache, token):
         self.token = token.clone()
-        # CUDA's lazy set-up (cuBLAS, kernel choice) must happen before the capture: a few trial steps on a
-        # side stream, then the cache is put back as it was
+        # CUDA's lazy set-up (cuBLAS, kernel choice, compilation) must happen before the capture: a few
+        # trial steps on a side stream, each from the cache as it was (the position stays in range)
         saved = [t.clone() for t in cache.tensors()]
         autocast = dict(device_type='cuda', dtype=torch.get_autocast_dtype('cuda'),
                         enabled=torch.is_autocast_enabled('cuda'), cache_enabled=False)  # no cached casts: they
@@ -90,9 +90,9 @@ class CUDAGraphStep:
         with torch.cuda.stream(side), torch.autocast(**autocast):
             for _ in range(3):
                 decode(self.token, cache)
+                for t, s in zip(cache.tensors(), saved):
+                    t.copy_(s)
         torch.cuda.current_stream().wait_stream(side)
-        for t, s in zip(cache.tensors(), saved):
-            t.copy_(s)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph), torch.autocast(**autocast):
             self.logits = decode(self.token, cache)

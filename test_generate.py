@@ -178,6 +178,25 @@ def test_decoding_step_compiles_once_for_every_position(variant):
     assert len(graphs) == 1 and compiled_cache.pos.item() == 1001
 
 
+@pytest.mark.parametrize('variant', [dict(wavelet='learnable', wavelet_pad='valid'),
+                                     dict(attention='linear', wavelet='haar')], ids=ids)
+def test_the_cache_is_written_in_place(variant):
+    """What a captured graph relies on: decoding steps and the re-encodings when the context slides write
+    into the same tensors, never new ones (a graph would go on reading the old)."""
+    model = trained_looking(**variant)
+    idx = torch.randint(0, 27, (2, 5), generator=torch.Generator().manual_seed(1))
+    cache = model.new_cache()
+    with torch.inference_mode():
+        model(idx, cache=cache)
+        where = [t.data_ptr() for t in cache.tensors()]
+        token = idx[:, -1:]
+        for step in range(2 * BLOCK):
+            if cache.pos.item() == BLOCK:  # the context is full: encode half of it again, as generate() does
+                model(torch.randint(0, 27, (2, BLOCK // 2)), cache=cache)
+            token = model.decode(token, cache).argmax(-1)
+            assert [t.data_ptr() for t in cache.tensors()] == where
+
+
 def test_compiled_decoding_gives_the_same_tokens():
     """generate(compile=True): the step through inductor (real code generation, on the CPU here)."""
     torch._dynamo.reset()
