@@ -20,7 +20,9 @@ interrupted comparison picks up where it stopped.
 
 Steps-to-match: the first evaluated step at which a variant's validation loss (mean over seeds)
 is at or below the baseline's final validation loss (mean over seeds), divided by the baseline's
-number of steps. The paper claims about 0.4-0.6 for haar.
+number of steps. The paper claims about 0.4-0.6 for haar. Time-to-match: the training time (the
+runs' own step times, evaluation excluded) the variant took to that step, divided by the
+baseline's whole training time: what a user waits, as a fraction.
 """
 import glob
 import json
@@ -187,11 +189,17 @@ def mean_step_ms(seed_runs):
     return float(np.mean([np.mean([r['step_ms'] for r in s['records'] if r.get('step_ms')]) for s in seed_runs.values()]))
 
 
+def seconds_at(seed_runs, step):
+    """Training seconds to `step`, mean over seeds."""
+    return float(np.mean([dict(zip((r['iter'] for r in s['records']), train_seconds(s['records'])))[step]
+                          for s in seed_runs.values()]))
+
+
 def summarize(runs, baseline):
-    """Per variant: final loss, steps-to-match, paired gap and step time, each over seeds."""
+    """Per variant: final loss, steps- and time-to-match, paired gap and step time, each over seeds."""
     b_steps, b_loss = mean_curve(runs[baseline])
     target, b_last = b_loss[:, -1].mean(), b_steps[-1]
-    b_ms = mean_step_ms(runs[baseline])
+    b_ms, b_seconds = mean_step_ms(runs[baseline]), seconds_at(runs[baseline], b_last)
     out = {}
     for variant, seed_runs in runs.items():
         steps, loss = mean_curve(seed_runs)
@@ -207,6 +215,7 @@ def summarize(runs, baseline):
             steps=steps[-1], final=float(loss[:, -1].mean()), final_std=float(loss[:, -1].std(ddof=1)) if len(loss) > 1 else 0.0,
             match_step=hit[0] if hit else None, match_ratio=hit[0] / b_last if hit else None,
             match_ratio_seeds=[t / b_last if t is not None else None for t in per_seed_hit],
+            match_time_ratio=seconds_at(seed_runs, hit[0]) / b_seconds if hit and b_seconds else None,
             gap=float(np.mean(gaps)) if gaps else None,
             gap_std=float(np.std(gaps, ddof=1)) if len(gaps) > 1 else None,
             gap_t=float(np.mean(gaps) / (np.std(gaps, ddof=1) / math.sqrt(len(gaps))))
@@ -239,15 +248,16 @@ def table(summary, baseline, target):
     lines = [f"Baseline `{baseline}` final val loss (mean over seeds): {target:.4f} nats = {target / math.log(2):.4f} bits/token.",
              "",
              "| variant | params | seeds | steps | final val loss (mean ± sd) | bits/token | steps-to-match (ratio; per seed) "
-             "| gap vs baseline at equal steps (paired mean ± sd, t) | ms/step | time ratio |" +
+             "| time-to-match | gap vs baseline at equal steps (paired mean ± sd, t) | ms/step | time ratio |" +
              (" PMF smoothness (mean ± sd) |" if smooth else ""),
-             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if smooth else "")]
+             "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if smooth else "")]
     for v, s in summary.items():
         per_seed = ', '.join(fmt(r, '.2f', 'not reached') for r in s['match_ratio_seeds'])
         match = 'not reached' if s['match_step'] is None else f"{s['match_step']} ({s['match_ratio']:.2f}; {per_seed})"
         gap = '-' if v == baseline else f"{fmt(s['gap'], '+.4f')} ± {fmt(s['gap_std'])}, t={fmt(s['gap_t'], '.1f')}"
         lines.append(f"| {v} | {s['params']:,} | {len(s['seeds'])} | {s['steps']} | {s['final']:.4f} ± {s['final_std']:.4f} | "
-                     f"{s['final'] / math.log(2):.4f} | {match} | {gap} | {s['step_ms']:.1f} | {s['time_ratio']:.3f} |" +
+                     f"{s['final'] / math.log(2):.4f} | {match} | {fmt(s['match_time_ratio'], '.2f', 'not reached')} | "
+                     f"{gap} | {s['step_ms']:.1f} | {s['time_ratio']:.3f} |" +
                      (f" {s['smoothness']:.4f} ± {s['smoothness_std']:.4f} |" if smooth else ""))
     return '\n'.join(lines) + '\n'
 

@@ -41,6 +41,8 @@ def test_steps_to_match_and_paired_gaps(tmp_path):
     assert s['haar']['gap_t'] == pytest.approx(-0.25 / (math.sqrt(0.005) / math.sqrt(2)))
     assert s['haar']['final'] == pytest.approx(1.85) and s['none']['final_std'] == pytest.approx(math.sqrt(0.02))
     assert s['haar']['time_ratio'] == pytest.approx(1.1) and s['slow']['time_ratio'] == pytest.approx(2.0)
+    # time-to-match: 200 steps at 11 ms against the baseline's 400 at 10 ms
+    assert s['haar']['match_time_ratio'] == pytest.approx(200 * 11 / (400 * 10)) and s['slow']['match_time_ratio'] is None
     d = paired_differences(runs)
     assert d['haar', 'none'][0] == pytest.approx(-0.25) and d['none', 'haar'][0] == pytest.approx(0.25)
     assert d['slow', 'haar'] == (pytest.approx(0.75), pytest.approx(math.sqrt(0.005)), 2)
