@@ -28,6 +28,7 @@ from common import (SystemConfig, autocast_context, model_config, parse_config, 
 from errors import main_guard
 from generate import decoding, generate, sample_next
 from model import GPT, GPTConfig, at_least, one_of
+from outputs import check_figure, save_figure
 
 
 @dataclass
@@ -45,6 +46,7 @@ class BenchConfig:
     num_samples: int = 1          # generate: sequences side by side
     gen_tokens: int = 16_000      # generate: the length of the whole run
     plot: str = ''                # positions: also draw the curves into this .png (needs matplotlib)
+    overwrite: bool = False       # --plot may replace a file that exists
 
     def __post_init__(self):
         one_of(self, 'mode', 'train', 'generate', 'positions')
@@ -246,13 +248,13 @@ def draw_positions(rows, band, n, path):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path + '.tmp.png', dpi=110)
-    os.replace(path + '.tmp.png', path)
-    print(f"wrote {path}")
+    print(f"wrote {save_figure(fig, path)}")
 
 
 def main(argv):
     c, _ = parse_config(argv, BENCH, __doc__)
+    if c['plot']:
+        check_figure(c['plot'], c['overwrite'], '--plot')  # now, not after the timing
     {'train': bench, 'generate': bench_generate, 'positions': bench_positions}[c['mode']](c)
 
 

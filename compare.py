@@ -38,6 +38,7 @@ import numpy as np
 
 from common import TRAIN, ConfigError, defaults, parse_config, parse_variant, run_command, split_label
 from errors import Interrupted, UserError, main_guard, reason
+from outputs import check_file, save_figure, write_atomically
 
 
 @dataclass
@@ -107,6 +108,19 @@ def plan(c):
             raise ConfigError(f"two variants are called {label!r}; give each its own label")
         out[label] = (parse_variant(settings, c, TRAIN, forbidden=SET_PER_RUN), source)
     return out
+
+
+def check_outputs(results, replot):
+    """results is a new folder, or a comparison's (it holds runs/), whose summary files can be written (they are
+    the comparison's own, rewritten each time): checked now, before the first run."""
+    if os.path.exists(results) and not os.path.isdir(results):
+        raise ConfigError(f"results={results!r} is a file; give a folder")
+    if not os.path.isdir(results):
+        return  # the first run makes it (train.py checks that it can)
+    if not replot and os.listdir(results) and not os.path.isdir(os.path.join(results, 'runs')):
+        raise ConfigError(f"results={results!r} holds files of its own and no runs/ of a comparison; give a new folder")
+    for name in ('summary.md', 'summary.json', 'curves.png'):
+        check_file(os.path.join(results, name), overwrite=True, setting='--results')
 
 
 def run_all(c):
@@ -289,9 +303,16 @@ def plot(runs, path, title):
         ax.legend()
     fig.suptitle(title + '  (line: mean over seeds; band: min to max)')
     fig.tight_layout()
-    fig.savefig(path + '.tmp.png', dpi=110)
-    os.replace(path + '.tmp.png', path)
+    save_figure(fig, path)
+    plt.close(fig)
     return True
+
+
+def write_text(path, text):
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+    return write_atomically(path, write)
 
 
 def report(results, variants):
@@ -305,10 +326,8 @@ def report(results, variants):
              f"batch {c['batch_size']}, {c['max_iters']} steps")
     md = f"# {title}\n\nHardware: {header.get('hardware')} ({header.get('device')}, {header.get('threads')} threads), " \
          f"torch {header.get('torch')}.\n\n" + table(summary, baseline, target) + "\n" + difference_table(runs)
-    with open(os.path.join(results, 'summary.md'), 'w') as f:
-        f.write(md)
-    with open(os.path.join(results, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+    write_text(os.path.join(results, 'summary.md'), md)
+    write_text(os.path.join(results, 'summary.json'), json.dumps(summary, indent=1))
     plotted = plot(runs, os.path.join(results, 'curves.png'), title)
     print(md)
     print(f"wrote {results}/summary.md, summary.json" + (", curves.png" if plotted else
@@ -317,6 +336,7 @@ def report(results, variants):
 
 def main(argv):
     c, _ = parse_config(argv, COMPARE, __doc__)
+    check_outputs(c['results'], c['replot'])
     if not c['replot']:
         run_all(c)
     report(c['results'], c['variants'])

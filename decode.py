@@ -25,8 +25,8 @@ import numpy as np
 from common import ConfigError, parse_config
 from dataset import DTYPES, open_split, read_meta
 from errors import main_guard
+from outputs import check_file, write_atomically
 from prepare.common import input_text, split_text
-from tokens.base import check_output, write_atomically
 from tokens.equal_info import EqualInfo, decode_streams, unpack
 
 
@@ -38,14 +38,18 @@ class DecodeConfig:
     m1: str = ''          # M1's checkpoint, if not at the path meta.json records (its weights must match)
     check: bool = False   # compare with the text the dataset was made from, window by window
     report: str = ''      # write the numbers as JSON here
+    overwrite: bool = False  # --output and --report may replace a file that exists (never a checkpoint or a dataset's)
 
 
 def main(argv):
     c, _ = parse_config(argv, (DecodeConfig,), __doc__)
     if not c['data']:
         raise ConfigError("give the dataset: --data=data/<name> (an Equal-Info dataset)")
-    for path in filter(None, (c['output'], c['report'])):
-        check_output(path)  # now, not after the decoding
+    if c['output'] and os.path.abspath(c['output']) == os.path.abspath(c['report']):
+        raise ConfigError(f"--output and --report are both {c['output']}; give each its own file")
+    for setting in ('output', 'report'):
+        if c[setting]:
+            check_file(c[setting], c['overwrite'], f'--{setting}')  # now, not after the decoding
     meta = read_meta(c['data'])
     if meta.get('tokenizer') != EqualInfo.name:
         raise ConfigError(f"{c['data']} holds {meta.get('tokenizer')!r} tokens; decode.py decodes Equal-Info datasets "

@@ -13,6 +13,15 @@ import urllib.request
 import zipfile
 
 from dataset import DatasetError
+from outputs import check_dataset_folder
+
+
+def parse_args(parser):
+    """The command line of a prepare script, with its --out checked before any work: a new folder, or a
+    dataset this project wrote there (outputs.check_dataset_folder)."""
+    args = parser.parse_args()
+    check_dataset_folder(args.out)
+    return args
 
 
 def read_documents(path):

@@ -31,7 +31,7 @@ import numpy as np
 
 from errors import main_guard
 from dataset import DTYPES, DatasetError, read_meta, write_dataset
-from prepare.common import input_text, prepare_command, split_text
+from prepare.common import input_text, parse_args, prepare_command, split_text
 from tokens.equal_info import EqualInfo, encode_streams, pack, unpack
 from tokens.windows import PRECISION
 
@@ -100,7 +100,7 @@ def main():
     p.add_argument("--cap", type=int, default=16, help="at most this many bytes per window")
     p.add_argument("--rows", type=int, default=512, help="streams coded side by side (M1's batch)")
     p.add_argument("--threads", type=int, default=1, help="M1's threads (recorded: decoding uses the same)")
-    args = p.parse_args()
+    args = parse_args(p)
     if (args.input or args.m1) if args.regroup else not (args.input and args.m1):
         raise DatasetError("give --input and --m1 (encode a text), or --regroup (another token size of a dataset)")
     check_sizes(args)

@@ -1,0 +1,204 @@
+"""
+Nothing a user owns is ever replaced, and a request that cannot be met stops before any work, tried
+through the real command lines: output paths (outputs.py) of every script that writes, what
+prepare/*.py --out may replace, places that cannot be written.
+Each refusal: exit code 1, stderr one line 'error: ...' and no traceback, nothing on stdout (no work
+began: most cases would run for minutes once it did), and every file and folder as it was, none new.
+"""
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from common import save_checkpoint
+from conftest import _make_text_dataset
+from dataset import write_dataset
+from model import GPT, GPTConfig
+from test_failures import TINY, tiny_run, world  # noqa: F401 (world: the user's folder, a fixture)
+from tokens.bytes import Bytes
+from tokens.equal_info import EqualInfo
+
+LONG = ['--max_new_tokens=100000000', '--device=cpu']  # hours of generation, had it begun
+TEXT, AUDIO = ['sample.py', '--out_dir=out/text'] + LONG, ['sample.py', '--out_dir=out/audio'] + LONG
+COMPARE = ['compare.py', '--results=results/new', '--seeds=1'] + TINY
+
+
+def tree(root):
+    """{path: sha256 of a file, or 'folder'} of everything under root."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        for d in dirs:
+            out[os.path.relpath(os.path.join(folder, d), root)] = 'folder'
+        for f in files:
+            with open(os.path.join(folder, f), 'rb') as fh:
+                out[os.path.relpath(os.path.join(folder, f), root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def assert_refused(run_scripts, root, cases):
+    """Each case [(argv, words)] run in root exits 1 with stderr one line, 'error: ...<words>...', no traceback,
+    nothing on stdout; afterwards every file and folder under root is as it was, and there is nothing new."""
+    before = tree(root)
+    results = run_scripts([argv for argv, _ in cases], root)
+    problems = []
+    for (argv, words), (code, out, err) in zip(cases, results):
+        one_line = err.strip().count('\n') == 0 and err.startswith('error: ')
+        if code != 1 or not one_line or 'Traceback' in err or out.strip() or words.lower() not in err.lower():
+            problems.append(f"{' '.join(argv)}\n    exit {code}, wanted {words!r}; stdout {out[-300:]!r}; stderr {err[-600:]!r}")
+    assert not problems, '\n'.join(problems)
+    assert tree(root) == before
+
+
+def save_m1(path):
+    """A tiny byte-level M1 checkpoint (untrained: enough for the checks before coding)."""
+    model = GPT(GPTConfig(block_size=16, vocab_size=257, n_layer=1, n_head=2, n_embd=16))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_checkpoint(str(path), {'model': model.state_dict(), 'model_args': vars(model.config), 'meta': Bytes.facts()})
+
+
+def equal_info_dataset(folder, m1, rows=2):
+    """An Equal-Info dataset in form (random windows, made by no M1), whose meta.json names m1."""
+    rng = np.random.default_rng(0)
+    splits = {'train': rng.integers(0, 65536, 400), 'val': rng.integers(0, 65536, 100)}
+    meta = dict(EqualInfo.facts(m1, rows=rows), byte_counts={'dtype': 'uint8', 'tokens_per_count': 1}, start=[1],
+                source='in.txt', prepare='python prepare/equal_info.py --input in.txt --m1 m1.pt')
+    extras = {}
+    for split, ids in splits.items():
+        extras[f'{split}.bytes.bin'] = rng.integers(1, 5, len(ids)).astype(np.uint8)
+        extras[f'{split}.streams.bin'] = np.array([len(ids) // 2, len(ids) - len(ids) // 2], dtype=np.uint32)
+    write_dataset(str(folder), splits, meta, extras)
+
+
+@pytest.fixture(scope='module')
+def owned(world):
+    """The user's folder, with more of what is theirs: a folder of notes, a dataset with a note in it, an earlier
+    sample and plot, a .bin file, text that is not UTF-8 or is blank, a byte-level M1, Equal-Info datasets
+    (damaged ones among them) and a model of one, another dataset of 27 tokens, and comparisons' logs."""
+    (world / 'notes').mkdir()
+    (world / 'notes' / 'notes.txt').write_text('mine')
+    shutil.copytree(world / 'data' / 'tiny', world / 'data' / 'withnotes')
+    (world / 'data' / 'withnotes' / 'notes.txt').write_text('mine too')
+    (world / 'out' / 'audio' / 'sample.wav').write_bytes(b'an earlier sample')
+    for name in ('plot.png', 'x_1.txt', 'tokens.bin'):
+        (world / 'p' / name).write_bytes(b'mine')
+    (world / 'p' / 'latin1.txt').write_bytes('caf\xe9 cr\xe8me, na\xefve '.encode('latin-1') * 50)
+    (world / 'p' / 'blank.txt').write_text(' \n\t \n' * 20)
+    (world / 'p' / 'short.txt').write_text('ab')
+    save_m1(world / 'out' / 'm1' / 'ckpt.pt')
+    m1 = {'path': str(world / 'out' / 'm1' / 'ckpt.pt'), 'hash': 'not-its-hash'}
+    equal_info_dataset(world / 'data' / 'ei', m1)
+    equal_info_dataset(world / 'data' / 'ei_moved', dict(m1, path=str(world / 'nowhere' / 'ckpt.pt')))
+    for damage in ('missing', 'short', 'edited'):
+        equal_info_dataset(world / 'data' / f'ei_{damage}', m1)
+        streams = world / 'data' / f'ei_{damage}' / 'val.streams.bin'
+        {'missing': streams.unlink, 'short': lambda: streams.write_bytes(streams.read_bytes()[:5]),
+         'edited': lambda: streams.write_bytes(np.array([7, 7], dtype=np.uint32).tobytes())}[damage]()
+    tiny_run(world, 'out/ei', dataset='ei')
+    _make_text_dataset(str(world), name='music27', dtype='uint16', vocab=27)
+    for name, loss in (('folders', 2.0), ('nan', float('nan'))):
+        log = world / 'results' / name / 'runs' / 'none' / 'seed1' / 'log.jsonl'
+        log.parent.mkdir(parents=True)
+        log.write_text(json.dumps({'config': {'dataset': 'tiny', 'n_layer': 1, 'n_embd': 8, 'block_size': 8,
+                                               'batch_size': 2, 'max_iters': 10}, 'params': 10}) + '\n' +
+                       ''.join(json.dumps({'iter': i, 'val_loss': l, 'step_ms': 1.0}) + '\n'
+                               for i, l in ((0, 3.0), (10, loss))))
+    (world / 'results' / 'folders' / 'summary.md').mkdir()
+    (world / 'results' / 'folders' / 'curves.png').mkdir()
+    return world
+
+
+# ---------------------------------------------------------------- data loss
+
+# inputs that are not there: had a script read them before it checked --out, it would fail on them instead
+PREPARE = [['prepare/text8.py', '--input', 'p/missing.txt'], ['prepare/bytes.py', '--input', 'p/missing.txt'],
+           ['prepare/spm.py', '--input', 'p/missing.txt'], ['prepare/bpe.py', '--input', 'p/missing.txt'],
+           ['prepare/equal_info.py', '--input', 'p/missing.txt', '--m1', 'out/missing/ckpt.pt'],
+           ['prepare/maestro.py', '--input', 'p/missing'], ['prepare/youtubemix.py', '--input', 'p/missing'],
+           ['prepare/pydocs.py']]
+
+
+def test_prepare_replaces_nothing_but_a_dataset(owned, run_scripts):
+    """--out of every prepare script: a folder of the user's files, a file, a dataset that holds a file of the
+    user's, a link, or a place under a file are refused before any work; only a dataset (or nothing) is replaced."""
+    os.symlink('tiny', owned / 'data' / 'link')
+    cases = []
+    for argv in PREPARE:
+        cases += [(argv + ['--out', 'notes'], 'holds no dataset of this project'),
+                  (argv + ['--out', 'p/text.txt'], 'is a file; nothing but a dataset is replaced'),
+                  (argv + ['--out', 'data/withnotes'], 'holds notes.txt, which a dataset does not have'),
+                  (argv + ['--out', 'data/link'], 'is a symbolic link'),
+                  (argv + ['--out', 'p/text.txt/new'], 'is a file, not a folder')]
+    try:
+        assert_refused(run_scripts, owned, cases)
+    finally:
+        os.remove(owned / 'data' / 'link')
+
+
+def test_outputs_never_replace_a_checkpoint_a_dataset_or_a_file(owned, run_scripts):
+    """sample.py, decode.py, plot_pmfs.py, bench.py: a checkpoint or a dataset's file never, with --overwrite=True
+    or not; any other file that exists only with --overwrite=True; each checked before loading or generating."""
+    nothing = ['sample.py', '--out_dir=new/none'] + LONG  # no checkpoint there: the output is checked before loading
+    decode = ['decode.py', '--data=data/nosuch']             # no dataset: the output is checked before reading it
+    cases = [(nothing + ['--output=out/text/ckpt.pt', '--overwrite=True'], 'it is a checkpoint'),
+             (nothing + ['--output=data/tiny/val.bin', '--overwrite=True'], "in a dataset's folder"),
+             (nothing + ['--output=data/tiny/sample.txt'], "in a dataset's folder"),
+             (nothing + ['--output=p/tokens.bin', '--overwrite=True'], "a .bin file"),
+             (nothing + ['--output=p/text.txt'], 'p/text.txt exists; replace it with --overwrite=True'),
+             (nothing + ['--output=p/x.txt', '--num_samples=2'], 'p/x_1.txt exists'),
+             (AUDIO, 'out/audio/sample.wav exists'),  # the default output, an earlier sample
+             (decode + ['--output=out/text/ckpt.pt', '--overwrite=True'], 'it is a checkpoint'),
+             (decode + ['--output=data/tiny/val.bin', '--overwrite=True'], "in a dataset's folder"),
+             (decode + ['--report=data/ei/report.json'], "in a dataset's folder"),
+             (decode + ['--output=p/text.txt'], 'exists; replace it with --overwrite=True'),
+             (decode + ['--output=p/a.txt', '--report=p/a.txt'], 'give each its own file'),
+             (AUDIO + ['--output=p/new.mid'], 'this audio model writes .wav files, not .mid'),  # a name of another kind
+             (TEXT + ['--output=p/new.wav'], 'this text model writes .txt files, not .wav'),
+             (['plot_pmfs.py', '--runs=new/none', '--output=out/text/ckpt.pt', '--overwrite=True'], 'name it x.png'),
+             (['plot_pmfs.py', '--runs=new/none', '--output=p/plot.png'], 'exists'),
+             (['bench.py', '--mode=positions', '--plot=p/plot.png'], 'p/plot.png exists')]
+    assert_refused(run_scripts, owned, cases)
+
+
+def test_overwrite_true_replaces_an_ordinary_file(owned, run_script, tmp_path):
+    (tmp_path / 'data').symlink_to(owned / 'data')
+    (tmp_path / 'out').symlink_to(owned / 'out')
+    (tmp_path / 'mine.txt').write_text('mine')
+    r = run_script(['sample.py', '--out_dir=out/text', '--max_new_tokens=5', '--device=cpu', '--output=mine.txt',
+                    '--overwrite=True'], tmp_path)
+    assert r.returncode == 0 and (tmp_path / 'mine.txt').read_text() != 'mine', r.stderr
+
+
+# ---------------------------------------------------------------- tracebacks and late failures
+
+def test_places_that_cannot_be_written_are_refused_before_the_work(owned, run_scripts):
+    cases = [(['sample.py', '--out_dir=new/none', '--output=p/text.txt/x.txt'] + LONG, 'is a file, not a folder'),
+             (AUDIO + ['--output=missing/x.wav'], 'does not exist'),
+             (['decode.py', '--data=data/nosuch', '--output=p/text.txt/x.txt'], 'is a file, not a folder'),
+             (['decode.py', '--data=data/nosuch', '--report=p/text.txt/r.json'], 'is a file, not a folder'),
+             (['plot_pmfs.py', '--runs=new/none', '--output=p/text.txt/x.png'], 'is a file, not a folder'),
+             (['prepare/equal_info.py', '--input', 'p/missing.txt', '--m1', 'x.pt', '--out', 'p/text.txt/ei'],
+              'is a file, not a folder'),
+             (['bench.py', '--mode=positions', '--plot=p'], 'name it x.png'),
+             (COMPARE + ['--variants=none', '--results=p/text.txt'], 'is a file'),
+             (COMPARE + ['--variants=none', '--results=notes'], 'holds files of its own'),
+             (['compare.py', '--replot=True', '--results=results/folders'], 'summary.md: it is a folder'),
+             (['train.py', '--out_dir=new/run', '--init_from=resume'] + TINY, 'does not exist')]
+    assert_refused(run_scripts, owned, cases)
+
+
+@pytest.mark.skipif(not hasattr(os, 'geteuid') or os.geteuid() == 0, reason='root may write into a read-only folder')
+def test_a_read_only_folder_is_refused_before_the_work(owned, run_scripts, tmp_path):
+    shutil.copytree(owned / 'out' / 'audio', tmp_path / 'ro')
+    (tmp_path / 'ro' / 'sample.wav').unlink()
+    (tmp_path / 'data').symlink_to(owned / 'data')
+    (tmp_path / 'p').symlink_to(owned / 'p')
+    os.chmod(tmp_path / 'ro', 0o555)
+    try:
+        assert_refused(run_scripts, tmp_path, [
+            (['sample.py', '--out_dir=ro'] + LONG, 'is not writable'),
+            (['prepare/text8.py', '--input', 'p/text.txt', '--out', 'ro/data'], 'is not writable')])
+    finally:
+        os.chmod(tmp_path / 'ro', 0o755)
