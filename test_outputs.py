@@ -1,7 +1,8 @@
 """
 Nothing a user owns is ever replaced, and a request that cannot be met stops before any work, tried
 through the real command lines: output paths (outputs.py) of every script that writes, what
-prepare/*.py --out may replace, places that cannot be written.
+prepare/*.py --out may replace, places that cannot be written, damaged Equal-Info datasets, input
+that is not UTF-8.
 Each refusal: exit code 1, stderr one line 'error: ...' and no traceback, nothing on stdout (no work
 began: most cases would run for minutes once it did), and every file and folder as it was, none new.
 """
@@ -202,3 +203,30 @@ def test_a_read_only_folder_is_refused_before_the_work(owned, run_scripts, tmp_p
             (['prepare/text8.py', '--input', 'p/text.txt', '--out', 'ro/data'], 'is not writable')])
     finally:
         os.chmod(tmp_path / 'ro', 0o755)
+
+
+def test_equal_info_datasets_damaged_regrouped_or_without_their_m1(owned, run_scripts):
+    cases = [(['prepare/equal_info.py', '--regroup', 'data/ei', '--bits', '32', '--out', 'new/x'],
+              '--bits 32: --regroup keeps the windows'),
+             (['decode.py', '--data=data/ei_missing'], 'val.streams.bin is missing: the Equal-Info dataset is damaged'),
+             (['decode.py', '--data=data/ei_short'], 'holds 5 bytes'),
+             (['decode.py', '--data=data/ei_edited'], 'does not add up to the 100 windows'),
+             (['prepare/equal_info.py', '--regroup', 'data/ei_edited', '--token_bits', '8', '--out', 'new/x'],
+              'rebuild it with: python prepare/equal_info.py'),
+             (['decode.py', '--data=data/ei'], 'is not the M1 these tokens were made with'),
+             (['decode.py', '--data=data/ei_moved'], 'is not at'),
+             (['sample.py', '--out_dir=out/ei'] + LONG, 'is not the M1 these tokens were made with')]
+    assert_refused(run_scripts, owned, cases)
+
+
+def test_input_that_is_not_utf8_or_holds_no_text(owned, run_scripts, run_script, tmp_path):
+    m1 = ['--m1', 'out/m1/ckpt.pt', '--out', 'new/ei']
+    cases = [(['prepare/bytes.py', '--input', 'p/latin1.txt', '--out', 'new/b'], 'not UTF-8 text (150 byte(s)'),
+             (['prepare/spm.py', '--input', 'p/latin1.txt', '--out', 'new/s'], 'not UTF-8 text'),
+             (['prepare/equal_info.py', '--input', 'p/latin1.txt'] + m1, 'not UTF-8 text'),
+             (['prepare/equal_info.py', '--input', 'p/blank.txt'] + m1, 'holds no text'),
+             (['prepare/equal_info.py', '--input', 'p/short.txt'] + m1, 'too short to split')]
+    assert_refused(run_scripts, owned, cases)
+    # the datasets that normalise text keep going, and say how many bytes they could not read
+    r = run_script(['prepare/text8.py', '--input', str(owned / 'p' / 'latin1.txt'), '--out', 'data/t'], tmp_path)
+    assert r.returncode == 0 and 'warning: 150 byte(s) of 1 file(s) are not UTF-8' in r.stderr, r.stderr

@@ -50,8 +50,6 @@ def main():
     if not 0 <= args.chunk <= 65536:
         raise DatasetError(f"--chunk {args.chunk}: use 0 (no BOS) or a chunk length of 1 .. 65536 bytes")
     text = input_text(args.input)
-    if not text.strip():
-        raise DatasetError(f"{args.input} holds no text; pass UTF-8 text files")
     splits, counts = {}, {}
     for split, data in split_text(text).items():
         ids = np.frombuffer(data, dtype=np.uint8).astype(np.uint16)

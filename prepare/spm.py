@@ -37,8 +37,6 @@ def main():
     if not 260 <= args.vocab <= 65536:
         raise DatasetError(f"--vocab {args.vocab}: use 260 .. 65536 (room for the 256 byte pieces, and uint16)")
     text = input_text(args.input)
-    if not text.strip():
-        raise DatasetError(f"{args.input} holds no text; pass UTF-8 text files")
     texts = {split: data.decode("utf-8") for split, data in split_text(text).items()}
     try:
         model = train((line for line in texts["train"].split("\n") if line), args.vocab)
