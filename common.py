@@ -14,6 +14,7 @@ import difflib
 import glob
 import os
 import pickle
+import re
 import sys
 import traceback
 from contextlib import contextmanager, nullcontext, suppress
@@ -194,10 +195,21 @@ def check_config(config, groups, where=''):
             raise ConfigError(f"{where}{e}")
 
 
+LABEL = re.compile(r"[\w.=+'-]+")  # a variant's label names its run's folder: a plain name
+
+
 def split_label(variant):
-    """'softmax:position=rope' -> ('softmax', 'position=rope'); without a label the variant names itself."""
+    """'softmax:position=rope' -> ('softmax', 'position=rope'); without a label the variant names itself. The label
+    names the run's folder, so it must be a plain name (one-line ConfigError otherwise)."""
     label, sep, settings = variant.partition(':')
-    return (label, settings) if sep and label and '=' not in label and '+' not in label else (variant, variant)
+    if not (sep and label and '=' not in label and '+' not in label):
+        label, settings = variant, variant
+    if ':' in settings:
+        raise ConfigError(f"variant {variant!r}: one ':' at most, after a label (label:settings)")
+    if label in ('.', '..') or not LABEL.fullmatch(label):
+        raise ConfigError(f"variant {variant!r}: {label!r} cannot name a run's folder; a label (or a variant without "
+                          f"one) is letters, digits and _ . = + ' - only, and not '.' or '..'")
+    return label, settings
 
 
 def parse_variant(variant, config, groups, forbidden=()):
@@ -206,16 +218,24 @@ def parse_variant(variant, config, groups, forbidden=()):
     each key=value or a bare wavelet mode: 'none', 'haar', 'haar+wavelet_frac=0.25', 'head=fourier',
     'linear:attention=linear+position=rope'. Returns the overrides, checked on top of config.
     """
+    return parse_settings(split_label(variant)[1], f"variant {variant!r}", config, groups, forbidden)
+
+
+def parse_settings(settings, where, config, groups, forbidden=()):
+    """A variant's settings ('haar+wavelet_frac=0.25') as overrides, checked on top of config."""
     known, overrides = declared(groups), {}
-    for part in filter(None, split_label(variant)[1].split('+')):
+    parts = settings.split('+')
+    if not all(parts):
+        raise ConfigError(f"{where} has an empty setting (a '+' at an end or twice, or nothing after ':'); join "
+                          f"settings with one '+', as in haar+wavelet_frac=0.25")
+    for part in parts:
         key, eq, text = part.partition('=')
         if not eq:  # a bare word is a wavelet mode
             key, text = 'wavelet', part
         if key in forbidden:
-            raise ConfigError(f"variant {variant!r} sets {key}, which the comparison sets itself; remove it")
-        set_value(overrides, key, parse_value(key, text, known[key][1].type if key in known else str),
-                  f"variant {variant!r}", known)
-    check_config(dict(config, **overrides), groups, where=f"variant {variant!r}: ")
+            raise ConfigError(f"{where} sets {key}, which the comparison sets itself; remove it")
+        set_value(overrides, key, parse_value(key, text, known[key][1].type if key in known else str), where, known)
+    check_config(dict(config, **overrides), groups, where=f"{where}: ")
     return overrides
 
 

@@ -36,7 +36,7 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import numpy as np
 
-from common import TRAIN, ConfigError, defaults, parse_config, parse_variant, run_command, split_label
+from common import TRAIN, ConfigError, defaults, parse_config, parse_settings, run_command, split_label
 from errors import Interrupted, UserError, main_guard, reason
 from outputs import check_file, save_figure, write_atomically
 
@@ -83,6 +83,8 @@ def read_log(path):
     records = [r for r in lines[1:] if isinstance(r, dict) and 'iter' in r]
     if not all(type(r['iter']) is int and isinstance(r.get('val_loss'), (int, float)) for r in records):
         raise UserError(f"{path} holds an evaluation without iter or val_loss; {fix}")
+    if not all(math.isfinite(r['val_loss']) for r in records):  # train.py stops at a loss that is not finite
+        raise UserError(f"{path} is damaged (a val_loss that is not a finite number); {fix}")
     return lines[0], records
 
 
@@ -106,7 +108,9 @@ def plan(c):
         settings = '+'.join(p for p in parts if not p.startswith('init_from='))
         if label in out:
             raise ConfigError(f"two variants are called {label!r}; give each its own label")
-        out[label] = (parse_variant(settings, c, TRAIN, forbidden=SET_PER_RUN), source)
+        overrides = parse_settings(settings, f"variant {variant!r}", c, TRAIN, SET_PER_RUN) \
+            if settings or source is None else {}  # a variant may only start from another
+        out[label] = (overrides, source)
     return out
 
 

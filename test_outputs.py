@@ -2,7 +2,7 @@
 Nothing a user owns is ever replaced, and a request that cannot be met stops before any work, tried
 through the real command lines: output paths (outputs.py) of every script that writes, what
 prepare/*.py --out may replace, places that cannot be written, damaged Equal-Info datasets, input
-that is not UTF-8.
+that is not UTF-8, compare.py's labels and logs.
 Each refusal: exit code 1, stderr one line 'error: ...' and no traceback, nothing on stdout (no work
 began: most cases would run for minutes once it did), and every file and folder as it was, none new.
 """
@@ -216,6 +216,17 @@ def test_equal_info_datasets_damaged_regrouped_or_without_their_m1(owned, run_sc
              (['decode.py', '--data=data/ei'], 'is not the M1 these tokens were made with'),
              (['decode.py', '--data=data/ei_moved'], 'is not at'),
              (['sample.py', '--out_dir=out/ei'] + LONG, 'is not the M1 these tokens were made with')]
+    assert_refused(run_scripts, owned, cases)
+
+
+# ---------------------------------------------------------------- silent wrong behaviour
+
+def test_variant_labels_are_plain_names_and_a_nan_in_a_log_is_damage(owned, run_scripts):
+    cases = [(COMPARE + [f'--variants=none,{v}'], words) for v, words in [
+        ('..:haar', "'..' cannot name a run's folder"), ('x/y:haar', "'x/y' cannot name a run's folder"),
+        ('+', 'empty setting'), ('a:', 'empty setting'), ('haar++ema', 'empty setting'),
+        ('x:y:haar', "one ':' at most")]]
+    cases.append((['compare.py', '--replot=True', '--results=results/nan'], 'a val_loss that is not a finite number'))
     assert_refused(run_scripts, owned, cases)
 
 
