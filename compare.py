@@ -29,16 +29,20 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
     from errors import quiet_interrupts
     quiet_interrupts()
 import numpy as np
+import torch
 
-from common import TRAIN, ConfigError, defaults, parse_config, parse_settings, run_command, split_label
+from common import (CONVERSION_HINT, MODEL_KEYS, TRAIN, ConfigError, defaults, load_dataset, parse_config,
+                    parse_settings, pretrained_problems, resolve_model, run_command, split_label)
 from errors import Interrupted, UserError, main_guard, reason
+from model import GPT, GPTConfig
 from outputs import check_file, save_figure, write_atomically
+import tokens
 
 
 @dataclass
@@ -96,8 +100,11 @@ def complete(path, max_iters):
 
 
 def plan(c):
-    """{label: (overrides, label of the variant it starts from or None)} of --variants, all checked."""
-    out = {}
+    """{label: (overrides, label of the variant it starts from or None)} of --variants, every variant checked as
+    its run will be (check_run), before the first run trains."""
+    out, checked, datasets = {}, {}, {}
+    base = defaults(TRAIN)
+    shared = {k for k in base if k not in SET_PER_RUN and c[k] != base[k]}  # on every run's command line
     for variant in c['variants'].split(','):
         label, settings = split_label(variant)
         parts = settings.split('+')
@@ -111,7 +118,36 @@ def plan(c):
         overrides = parse_settings(settings, f"variant {variant!r}", c, TRAIN, SET_PER_RUN) \
             if settings or source is None else {}  # a variant may only start from another
         out[label] = (overrides, source)
+        checked[label] = check_run(dict(c, **overrides), shared | set(overrides), checked.get(source), source,
+                                   f"variant {variant!r}: ", datasets)
     return out
+
+
+def check_run(run, given, source, source_label, where, datasets):
+    """What train.py checks as a run starts, checked now for one variant: its dataset is there, the settings that
+    depend on it fit it (head='fourier' needs ordered bins, the context the splits), and a variant that starts
+    from another fits that one's weights and tokens. Returns (model settings, dataset meta) for variants that
+    start from this one. datasets: {name: meta} read so far."""
+    try:
+        if run['dataset'] not in datasets:
+            datasets[run['dataset']] = load_dataset(run['dataset'])[1]
+        meta = datasets[run['dataset']]
+        if source:  # as train.py's init_from: the source's model, but for the settings given here
+            source_args, source_meta = source
+            other = tokens.differ(source_meta, meta)  # the vocabulary size among the facts compared
+            if other:
+                raise ConfigError(f"it starts from {source_label}, trained on other tokens than data/{run['dataset']} "
+                                  f"holds ({other}); start from a variant of this dataset")
+            run.update({k: source_args[k] for k in MODEL_KEYS if k not in given})
+        config = resolve_model(run, given, meta, tokens.for_meta(meta).ordered)
+        if source:
+            with torch.device('meta'):  # shapes only: nothing is allocated
+                problems = pretrained_problems(GPT(config), GPT(GPTConfig(**source_args)).state_dict())
+            if problems:
+                raise ConfigError(f"the weights of {source_label} do not fit it ({problems}); {CONVERSION_HINT}")
+    except UserError as e:
+        raise ConfigError(f"{where}{e}")
+    return asdict(config), meta
 
 
 def check_outputs(results, replot):

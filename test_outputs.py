@@ -1,8 +1,8 @@
 """
 Nothing a user owns is ever replaced, and a request that cannot be met stops before any work, tried
 through the real command lines: output paths (outputs.py) of every script that writes, what
-prepare/*.py --out may replace, places that cannot be written, damaged Equal-Info datasets, input
-that is not UTF-8, compare.py's labels and logs.
+prepare/*.py --out may replace, places that cannot be written, damaged Equal-Info datasets, huge
+numbers, compare.py's variants and labels, input that is not UTF-8, settings that were dropped.
 Each refusal: exit code 1, stderr one line 'error: ...' and no traceback, nothing on stdout (no work
 began: most cases would run for minutes once it did), and every file and folder as it was, none new.
 """
@@ -13,12 +13,13 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from common import save_checkpoint
 from conftest import _make_text_dataset
 from dataset import write_dataset
 from model import GPT, GPTConfig
-from test_failures import TINY, tiny_run, world  # noqa: F401 (world: the user's folder, a fixture)
+from test_failures import TINY, tiny_run, train_here, world  # noqa: F401 (world: the user's folder, a fixture)
 from tokens.bytes import Bytes
 from tokens.equal_info import EqualInfo
 
@@ -219,6 +220,30 @@ def test_equal_info_datasets_damaged_regrouped_or_without_their_m1(owned, run_sc
     assert_refused(run_scripts, owned, cases)
 
 
+def test_huge_numbers_and_misleading_messages(owned, run_scripts):
+    train = ['train.py', '--out_dir=new/run'] + TINY
+    cases = [(train + ['--dataset=tones', '--head=fourier', '--fourier_freqs=1000000'], 'fourier_freqs=1000000'),
+             (train + ['--dataset=tones', '--head=fourier', '--fourier_freqs=600'], "twice the Fourier head's 256 bins"),
+             (train + ['--n_embd=1048576', '--n_head=1'], 'not enough memory for this model'),
+             (train + ['--batch_size=1000000000000'], 'lower batch_size'),
+             (train + ['--eval_iters=1000000000000'], 'or eval_iters'),
+             (TEXT[:2] + ['--max_new_tokens=100000000000000000000', '--device=cpu'], 'not enough memory'),
+             (AUDIO[:2] + ['--seconds=1e16', '--output=p/new.wav', '--device=cpu'], 'not enough memory'),
+             (train + ['--dataset=tones', '--head=fourier', '--fourier_bins=1'], 'needs 2 bins or more'),
+             (train + ['--fourier_reg=nan'], 'fourier_reg=nan: use a finite number'),
+             (TEXT + ['--temperature=inf'], 'temperature=inf: use a finite number')]
+    assert_refused(run_scripts, owned, cases)
+
+
+def test_compare_checks_every_variant_before_the_first_run(owned, run_scripts):
+    cases = [(COMPARE + ['--variants=none,head=fourier'], "needs tokens that are ordered bins"),
+             (COMPARE + ['--variants=none,dataset=nosuch'], 'no dataset at data/nosuch'),
+             (COMPARE + ['--variants=soft:none,wide:n_embd=32+init_from=soft'], 'the weights of soft do not fit it'),
+             (COMPARE + ['--variants=soft:none,audio:dataset=tones+init_from=soft'], 'other tokens'),
+             (COMPARE + ['--variants=none,haar+block_size=50000'], 'block_size=50000')]
+    assert_refused(run_scripts, owned, cases)
+
+
 # ---------------------------------------------------------------- silent wrong behaviour
 
 def test_variant_labels_are_plain_names_and_a_nan_in_a_log_is_damage(owned, run_scripts):
@@ -241,3 +266,16 @@ def test_input_that_is_not_utf8_or_holds_no_text(owned, run_scripts, run_script,
     # the datasets that normalise text keep going, and say how many bytes they could not read
     r = run_script(['prepare/text8.py', '--input', str(owned / 'p' / 'latin1.txt'), '--out', 'data/t'], tmp_path)
     assert r.returncode == 0 and 'warning: 150 byte(s) of 1 file(s) are not UTF-8' in r.stderr, r.stderr
+
+
+def test_settings_are_not_dropped(owned, run_scripts, tmp_path):
+    cases = [(['train.py', '--out_dir=new/m', '--dataset=music27', '--init_from=out/text/ckpt.pt'] + TINY[1:],
+              'trained on other tokens than data/music27 holds (chars tokens against midi_events'),
+             (['train.py', '--out_dir=out/text', '--init_from=resume'] + TINY, 'is at iter 1 already, and max_iters=1')]
+    assert_refused(run_scripts, owned, cases)
+    # fourier_bins=0 with fourier_start: the bins from there to the last of the dataset's
+    (tmp_path / 'data').symlink_to(owned / 'data')
+    train_here(tmp_path, TINY + ['--out_dir=run', '--dataset=tones', '--head=fourier', '--fourier_freqs=4',
+                                 '--fourier_start=10'])
+    args = torch.load(tmp_path / 'run' / 'ckpt.pt', weights_only=True)['model_args']
+    assert (args['fourier_start'], args['fourier_bins']) == (10, 246)

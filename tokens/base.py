@@ -15,6 +15,11 @@ class Tokenizer:
     text = True          # samples read as text (printed), or only as a file (sound, music)
     ordered = None       # range of the ids that are ordered bins of one quantity (e.g. audio levels), or None
 
+    @classmethod
+    def identity(cls, meta):
+        """What says what each id of a meta.json means: two that agree on it have the same tokens."""
+        return {k: meta[k] for k in cls.facts() if k in meta}
+
     def __init__(self, meta=None):
         self.meta = meta or self.facts()
 

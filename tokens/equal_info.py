@@ -154,6 +154,12 @@ class EqualInfo(Tokenizer):
                 "tokenizer": cls.name, "bits": bits, "token_bits": token_bits, "tokens_per_window": bits // token_bits,
                 "cap": cap, "rows": rows, "threads": threads, "precision": PRECISION, "window_rule": "delay", "m1": m1}
 
+    @classmethod
+    def identity(cls, meta):
+        """M1's weights (their hash) and the windows' shape; not where M1 was, nor the rows and threads of the coding."""
+        out = {k: v for k, v in super().identity(meta).items() if k not in ("m1", "rows", "threads")}
+        return dict(out, m1=(meta.get("m1") or {}).get("hash"))
+
     def __init__(self, meta=None):
         super().__init__(meta)
         self._m1 = None
