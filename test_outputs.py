@@ -93,11 +93,12 @@ def owned(world):
     m1 = {'path': str(world / 'out' / 'm1' / 'ckpt.pt'), 'hash': 'not-its-hash'}
     equal_info_dataset(world / 'data' / 'ei', m1)
     equal_info_dataset(world / 'data' / 'ei_moved', dict(m1, path=str(world / 'nowhere' / 'ckpt.pt')))
-    for damage in ('missing', 'short', 'edited'):
+    for damage in ('missing', 'short', 'edited', 'meta'):
         equal_info_dataset(world / 'data' / f'ei_{damage}', m1)
-        streams = world / 'data' / f'ei_{damage}' / 'val.streams.bin'
+        streams, meta = (world / 'data' / f'ei_{damage}' / name for name in ('val.streams.bin', 'meta.json'))
         {'missing': streams.unlink, 'short': lambda: streams.write_bytes(streams.read_bytes()[:5]),
-         'edited': lambda: streams.write_bytes(np.array([7, 7], dtype=np.uint32).tobytes())}[damage]()
+         'edited': lambda: streams.write_bytes(np.array([7, 7], dtype=np.uint32).tobytes()),
+         'meta': lambda: meta.write_text(meta.read_text().replace('"rows"', '"lines"'))}[damage]()
     tiny_run(world, 'out/ei', dataset='ei')
     _make_text_dataset(str(world), name='music27', dtype='uint16', vocab=27)
     for name, loss in (('folders', 2.0), ('nan', float('nan'))):
@@ -212,6 +213,7 @@ def test_equal_info_datasets_damaged_regrouped_or_without_their_m1(owned, run_sc
              (['decode.py', '--data=data/ei_missing'], 'val.streams.bin is missing: the Equal-Info dataset is damaged'),
              (['decode.py', '--data=data/ei_short'], 'holds 5 bytes'),
              (['decode.py', '--data=data/ei_edited'], 'does not add up to the 100 windows'),
+             (['decode.py', '--data=data/ei_meta'], 'has no whole number for rows'),
              (['prepare/equal_info.py', '--regroup', 'data/ei_edited', '--token_bits', '8', '--out', 'new/x'],
               'rebuild it with: python prepare/equal_info.py'),
              (['decode.py', '--data=data/ei'], 'is not the M1 these tokens were made with'),

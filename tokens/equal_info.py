@@ -106,7 +106,13 @@ def decode_streams(m1, values, stream_windows, cap, bits, strict=True, progress=
 
 def read_streams(data_dir, meta, split):
     """The window count of each stream of a split ({split}.streams.bin), checked against meta.json and the
-    split's tokens: a DatasetError that names the rebuild if the file is missing, truncated or edited."""
+    split's tokens: a DatasetError that names the rebuild if the file or meta.json's window fields are missing,
+    truncated or edited."""
+    fields = [k for k in ("bits", "token_bits", "tokens_per_window", "cap", "rows", "threads")
+              if type(meta.get(k)) is not int or meta[k] < 1]
+    if fields:
+        raise DatasetError(f"{data_dir}/meta.json has no whole number for {', '.join(fields)}: the Equal-Info dataset "
+                           f"is damaged; {rebuild_hint(data_dir)}")
     path = os.path.join(data_dir, f"{split}.streams.bin")
     windows, rows = meta["tokens"][split] // meta["tokens_per_window"], meta["rows"]
     if not os.path.isfile(path):
