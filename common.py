@@ -29,6 +29,7 @@ import torch
 from dataset import check_token_range, read_meta
 from errors import UserError, reason
 from model import GPT, GPTConfig, at_least, one_of, within
+from outputs import DATASET_META
 
 try:
     import fcntl
@@ -466,6 +467,8 @@ def claim_out_dir(out_dir):
     """Hold out_dir for this run, which also proves it can be written: a second run on it stops with a
     one-line error naming this one. The lock is the operating system's, so it ends with the process,
     even on kill -9. A partial checkpoint (ckpt.pt.tmp) that a killed run left in out_dir is removed."""
+    if os.path.isfile(os.path.join(out_dir, DATASET_META)):
+        raise ConfigError(f"out_dir={out_dir!r} is a dataset's folder; give the run a folder of its own, e.g. out/<name>")
     path = os.path.join(out_dir, LOCK_FILE)
     made, up = [], os.path.abspath(out_dir)  # the folders this claim creates: removed again if left empty
     while not os.path.exists(up):

@@ -188,7 +188,8 @@ def test_places_that_cannot_be_written_are_refused_before_the_work(owned, run_sc
              (COMPARE + ['--variants=none', '--results=p/text.txt'], 'is a file'),
              (COMPARE + ['--variants=none', '--results=notes'], 'holds files of its own'),
              (['compare.py', '--replot=True', '--results=results/folders'], 'summary.md: it is a folder'),
-             (['train.py', '--out_dir=new/run', '--init_from=resume'] + TINY, 'does not exist')]
+             (['train.py', '--out_dir=new/run', '--init_from=resume'] + TINY, 'does not exist'),
+             (['train.py', '--out_dir=data/tiny'] + TINY, "is a dataset's folder")]
     assert_refused(run_scripts, owned, cases)
 
 
