@@ -33,6 +33,7 @@ from errors import main_guard
 from generate import decoding, decoding_step, generate, sample_next
 from model import (GPT, GPTConfig, MovingAverage, Wavelet, at_least, causal_convolution, causal_moving_average, one_of,
                    toeplitz_convolution, wavelet_windows)
+from outputs import check_figure, save_figure
 
 
 @dataclass
@@ -51,6 +52,7 @@ class BenchConfig:
     num_samples: int = 1          # generate: sequences side by side
     gen_tokens: int = 16_000      # generate: the length of the whole run
     plot: str = ''                # positions: also draw the curves into this .png (needs matplotlib)
+    overwrite: bool = False       # --plot may replace a file that exists
 
     def __post_init__(self):
         one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet')
@@ -318,13 +320,13 @@ def draw_positions(rows, band, n, path):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path + '.tmp.png', dpi=110)
-    os.replace(path + '.tmp.png', path)
-    print(f"wrote {path}")
+    print(f"wrote {save_figure(fig, path)}")
 
 
 def main(argv):
     c, _ = parse_config(argv, BENCH, __doc__)
+    if c['plot']:
+        check_figure(c['plot'], c['overwrite'], '--plot')  # now, not after the timing
     {'train': bench, 'generate': bench_generate, 'positions': bench_positions, 'wavelet': bench_wavelet}[c['mode']](c)
 
 

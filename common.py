@@ -5,15 +5,19 @@ What train.py, sample.py, bench.py and compare.py share, so that no script impor
   model's in model.GPTConfig, training's and the system's here, each script's own in the script).
   A script reads them from config files (plain assignments) and --key=value, checked by name,
   type and value before any work starts.
-- the device, the dtype and autocast;
+- a run's dataset (load_dataset) and the settings that depend on it (resolve_model), so that
+  compare.py checks every variant as train.py will, before the first run;
+- the device, the dtype, autocast, and memory: a model or a batch that cannot fit is a one-line
+  error before any work;
 - checkpoints: written atomically, read with one-line errors, and the rule that a run continued
   from a checkpoint keeps the checkpoint's model.
 """
 import ast
 import difflib
-import glob
 import os
 import pickle
+import re
+import subprocess
 import sys
 import traceback
 from contextlib import contextmanager, nullcontext, suppress
@@ -22,8 +26,10 @@ from dataclasses import MISSING, asdict, dataclass, fields
 import numpy as np
 import torch
 
+from dataset import check_token_range, read_meta
 from errors import UserError, reason
-from model import GPTConfig, at_least, one_of, within
+from model import GPT, GPTConfig, at_least, one_of, within
+from outputs import DATASET_META
 
 try:
     import fcntl
@@ -118,6 +124,9 @@ def parse_value(key, text, want):
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         value = text  # a bare word: --wavelet=haar
+    if want is float and type(value) is str:
+        with suppress(ValueError):
+            value = float(text)  # nan, inf: a float, which the setting's own check then judges
     return text if want is str and type(value) is not str else value
 
 
@@ -186,18 +195,32 @@ def check_config(config, groups, where=''):
     """Each group's own checks (its __post_init__) on these values: a ConfigError naming the value."""
     for group in groups:
         values = {f.name: config[f.name] for f in fields(group) if f.name in config}
-        if group is GPTConfig:  # the dataset's vocabulary is not known yet: the largest one a dataset can have
+        unknown = group is GPTConfig  # the dataset's vocabulary is not known yet: the largest one a dataset can have
+        if unknown:
             values['vocab_size'] = 65536
         try:
             group(**values)
         except ValueError as e:
-            raise ConfigError(f"{where}{e}")
+            placeholder = unknown and 'vocabulary of 65536' in str(e)
+            raise ConfigError(f"{where}{e}" + (" (65536, the most a dataset can have; the dataset's own is checked "
+                                               "once it is read)" if placeholder else ''))
+
+
+LABEL = re.compile(r"[\w.=+'-]+")  # a variant's label names its run's folder: a plain name
 
 
 def split_label(variant):
-    """'softmax:position=rope' -> ('softmax', 'position=rope'); without a label the variant names itself."""
+    """'softmax:position=rope' -> ('softmax', 'position=rope'); without a label the variant names itself. The label
+    names the run's folder, so it must be a plain name (one-line ConfigError otherwise)."""
     label, sep, settings = variant.partition(':')
-    return (label, settings) if sep and label and '=' not in label and '+' not in label else (variant, variant)
+    if not (sep and label and '=' not in label and '+' not in label):
+        label, settings = variant, variant
+    if ':' in settings:
+        raise ConfigError(f"variant {variant!r}: one ':' at most, after a label (label:settings)")
+    if label in ('.', '..') or not LABEL.fullmatch(label):
+        raise ConfigError(f"variant {variant!r}: {label!r} cannot name a run's folder; a label (or a variant without "
+                          f"one) is letters, digits and _ . = + ' - only, and not '.' or '..'")
+    return label, settings
 
 
 def parse_variant(variant, config, groups, forbidden=()):
@@ -206,17 +229,106 @@ def parse_variant(variant, config, groups, forbidden=()):
     each key=value or a bare wavelet mode: 'none', 'haar', 'haar+wavelet_frac=0.25', 'head=fourier',
     'linear:attention=linear+position=rope'. Returns the overrides, checked on top of config.
     """
+    return parse_settings(split_label(variant)[1], f"variant {variant!r}", config, groups, forbidden)
+
+
+def parse_settings(settings, where, config, groups, forbidden=()):
+    """A variant's settings ('haar+wavelet_frac=0.25') as overrides, checked on top of config."""
     known, overrides = declared(groups), {}
-    for part in filter(None, split_label(variant)[1].split('+')):
+    parts = settings.split('+')
+    if not all(parts):
+        raise ConfigError(f"{where} has an empty setting (a '+' at an end or twice, or nothing after ':'); join "
+                          f"settings with one '+', as in haar+wavelet_frac=0.25")
+    for part in parts:
         key, eq, text = part.partition('=')
         if not eq:  # a bare word is a wavelet mode
             key, text = 'wavelet', part
         if key in forbidden:
-            raise ConfigError(f"variant {variant!r} sets {key}, which the comparison sets itself; remove it")
-        set_value(overrides, key, parse_value(key, text, known[key][1].type if key in known else str),
-                  f"variant {variant!r}", known)
-    check_config(dict(config, **overrides), groups, where=f"variant {variant!r}: ")
+            raise ConfigError(f"{where} sets {key}, which the comparison sets itself; remove it")
+        set_value(overrides, key, parse_value(key, text, known[key][1].type if key in known else str), where, known)
+    check_config(dict(config, **overrides), groups, where=f"{where}: ")
     return overrides
+
+
+AUTO_PREPARE = {'pydocs': 'pydocs.py'}  # datasets that need no download: built on first use
+
+
+def load_dataset(name, master=True):
+    """data/<name>: its folder and meta.json, checked (the offline pydocs is built first if it is not there)."""
+    data_dir = os.path.join('data', name)
+    if name in AUTO_PREPARE and not os.path.exists(os.path.join(data_dir, 'meta.json')) and master:
+        print(f"building the offline dataset {data_dir} (first run only)")
+        r = subprocess.run(run_command(os.path.join('prepare', AUTO_PREPARE[name]), ['--out', data_dir]),
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode:  # its one-line error (--out refused, say) as ours
+            last = (r.stderr.strip().splitlines() or [f"building {data_dir} failed"])[-1]
+            raise UserError(last.removeprefix('error: '))
+    meta = read_meta(data_dir)
+    check_token_range(data_dir, meta)
+    return data_dir, meta
+
+
+def resolve_model(config, given, meta, bins):
+    """
+    The settings that depend on the dataset, resolved into config once and checked, before any work: the
+    Fourier head's bins among the dataset's ordered bins `bins` (a range, or None: tokens that are not bins of
+    one quantity; fourier_bins=0 takes them from fourier_start, if given, to the last), and the context
+    against the splits. Returns the model's GPTConfig for the dataset's vocabulary.
+    """
+    c, data = config, f"data/{config['dataset']}"
+    n_train, n_val = meta['tokens']['train'], meta['tokens']['val']
+    if min(n_train, n_val) <= c['block_size'] + 1:
+        raise ConfigError(f"block_size={c['block_size']} needs more than that many tokens per split of {data} "
+                          f"(train {n_train}, val {n_val}); lower block_size or give more data")
+    if c['head'] == 'fourier':
+        if bins is None:
+            raise ConfigError(f"head='fourier' needs tokens that are ordered bins of one quantity (audio levels); "
+                              f"{data} holds {meta['tokenizer']} tokens: use head='linear'")
+        if not c['fourier_bins']:
+            start = c['fourier_start'] if 'fourier_start' in given else bins.start
+            c['fourier_start'], c['fourier_bins'] = start, max(bins.stop - start, 0)
+        if not (bins.start <= c['fourier_start'] and c['fourier_start'] + c['fourier_bins'] <= bins.stop):
+            raise ConfigError(f"fourier_start={c['fourier_start']} and fourier_bins={c['fourier_bins']} leave the "
+                              f"ordered bins {bins.start} .. {bins.stop - 1} of {data}; set them inside, or to 0")
+    return model_config(c, meta['vocab_size'])
+
+
+def out_of_memory(e):
+    """Whether an exception is an allocation that failed (torch's words for it on each device)."""
+    return isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (isinstance(e, RuntimeError) and any(
+        words in str(e) for words in ("can't allocate memory", 'out of memory', 'negative dimension', 'overflow')))
+
+
+def build_model(gpt_config):
+    """GPT(gpt_config) on the CPU, or a one-line error if its weights do not fit in memory."""
+    try:
+        return GPT(gpt_config)
+    except (RuntimeError, MemoryError) as e:
+        if not out_of_memory(e):
+            raise
+        raise ConfigError(f"not enough memory for this model's weights ({reason(e, 80)}); lower n_layer, n_embd, "
+                          f"block_size or fourier_freqs")
+
+
+def memory_bytes(device):
+    """The memory of a device in bytes (a GPU's own, else the machine's), or None where it cannot be told."""
+    if device.type == 'cuda':
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        return None
+
+
+def check_batch_memory(c, world, device):
+    """A one-line error, before any work, for a batch that cannot fit in memory: what one batch's activations
+    (each layer's float32 residual stream, at the least) or the evaluation's window offsets take alone."""
+    activations = c['batch_size'] * c['block_size'] * c['n_embd'] * c['n_layer'] * 4
+    need, have = max(activations, c['eval_iters'] * c['batch_size'] * world * 16), memory_bytes(device)
+    if have is not None and need > have:
+        raise ConfigError(f"batch_size={c['batch_size']}, eval_iters={c['eval_iters']} and block_size={c['block_size']} "
+                          f"need {need / 2 ** 30:.3g} GiB at the least, and {device} has {have / 2 ** 30:.3g} GiB; "
+                          f"lower batch_size (raise gradient_accumulation_steps) or eval_iters")
 
 
 def model_config(config, vocab_size):
@@ -262,9 +374,10 @@ def start_from_checkpoint(config, given, saved):
     config.update({k: saved[k] for k in MODEL_KEYS if k not in given})
 
 
-def load_pretrained(model, state, source):
-    """Load another run's weights: every tensor of the checkpoint is used, unchanged, and the only tensors
-    the model has beyond them are those a conversion adds (model.converted_tensors()). Returns those."""
+def pretrained_problems(model, state):
+    """Why another run's weights `state` do not fit `model` ('' if they do): every tensor of the checkpoint must be
+    used, unchanged in shape, and the only tensors the model has beyond them are those a conversion adds
+    (model.converted_tensors()). Works on models built on the 'meta' device too (shapes only)."""
     state = {k.removeprefix('_orig_mod.'): v for k, v in state.items()}
     own = model.state_dict()
     new = own.keys() - state.keys()
@@ -273,12 +386,20 @@ def load_pretrained(model, state, source):
                 if new - model.converted_tensors() else '',
                 ', '.join(f"{k} is {tuple(state[k].shape)}, not {tuple(own[k].shape)}"
                           for k in sorted(state.keys() & own.keys()) if state[k].shape != own[k].shape)[:200]]
-    if any(problems):
-        raise ConfigError(f"{source} does not fit this model ({'; '.join(p for p in problems if p)}); a conversion "
-                          f"keeps every other setting of the source (position='rope' for attention='linear')")
+    return '; '.join(p for p in problems if p)
+
+
+CONVERSION_HINT = "a conversion keeps every other setting of the source (position='rope' for attention='linear')"
+
+
+def load_pretrained(model, state, source):
+    """Load another run's weights, which must fit (pretrained_problems). Returns the tensors a conversion added."""
+    problems = pretrained_problems(model, state)
+    if problems:
+        raise ConfigError(f"{source} does not fit this model ({problems}); {CONVERSION_HINT}")
+    state = {k.removeprefix('_orig_mod.'): v for k, v in state.items()}
     missing, _ = model.load_state_dict(state, strict=False)
-    assert set(missing) == new
-    return sorted(new)
+    return sorted(missing)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -338,15 +459,21 @@ def save_checkpoint(path, state):
             os.remove(tmp)
 
 
-LOCK_FILE = 'train.lock'
+LOCK_FILE, CHECKPOINT = 'train.lock', 'ckpt.pt'
 
 
 @contextmanager
 def claim_out_dir(out_dir):
     """Hold out_dir for this run, which also proves it can be written: a second run on it stops with a
     one-line error naming this one. The lock is the operating system's, so it ends with the process,
-    even on kill -9. Partial files (*.tmp) that a killed run left in out_dir are removed."""
+    even on kill -9. A partial checkpoint (ckpt.pt.tmp) that a killed run left in out_dir is removed."""
+    if os.path.isfile(os.path.join(out_dir, DATASET_META)):
+        raise ConfigError(f"out_dir={out_dir!r} is a dataset's folder; give the run a folder of its own, e.g. out/<name>")
     path = os.path.join(out_dir, LOCK_FILE)
+    made, up = [], os.path.abspath(out_dir)  # the folders this claim creates: removed again if left empty
+    while not os.path.exists(up):
+        made.append(up)
+        up = os.path.dirname(up)
     try:
         os.makedirs(out_dir, exist_ok=True)
         while True:
@@ -369,14 +496,17 @@ def claim_out_dir(out_dir):
             f.close()  # no lock to hold: the file only says who runs here
     except OSError as e:
         raise ConfigError(f"cannot write in out_dir={out_dir!r} ({e.strerror}); use a folder you can write to")
-    for partial in glob.glob(os.path.join(glob.escape(out_dir), '*.tmp')):
-        os.remove(partial)
+    with suppress(FileNotFoundError):
+        os.remove(os.path.join(out_dir, CHECKPOINT + '.tmp'))  # ours (save_checkpoint's); no other file is touched
     try:
         yield
     finally:
         with suppress(FileNotFoundError):  # out_dir may have been deleted meanwhile
             os.remove(path)  # before unlocking: the next run never locks a file that is no longer the lock
         f.close()
+        for folder in made:  # a run that stopped before writing anything leaves no empty out_dir behind
+            with suppress(OSError):
+                os.rmdir(folder)
 
 
 CHECKPOINT_KEYS = {'model', 'model_args', 'meta'}

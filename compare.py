@@ -31,15 +31,20 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
     from errors import quiet_interrupts
     quiet_interrupts()
 import numpy as np
+import torch
 
-from common import TRAIN, ConfigError, defaults, parse_config, parse_variant, run_command, split_label
+from common import (CONVERSION_HINT, MODEL_KEYS, TRAIN, ConfigError, defaults, load_dataset, parse_config,
+                    parse_settings, pretrained_problems, resolve_model, run_command, split_label)
 from errors import Interrupted, UserError, main_guard, reason
+from model import GPT, GPTConfig
+from outputs import check_file, save_figure, write_atomically
+import tokens
 
 
 @dataclass
@@ -84,6 +89,8 @@ def read_log(path):
     records = [r for r in lines[1:] if isinstance(r, dict) and 'iter' in r]
     if not all(type(r['iter']) is int and isinstance(r.get('val_loss'), (int, float)) for r in records):
         raise UserError(f"{path} holds an evaluation without iter or val_loss; {fix}")
+    if not all(math.isfinite(r['val_loss']) for r in records):  # train.py stops at a loss that is not finite
+        raise UserError(f"{path} is damaged (a val_loss that is not a finite number); {fix}")
     return lines[0], records
 
 
@@ -95,8 +102,11 @@ def complete(path, max_iters):
 
 
 def plan(c):
-    """{label: (overrides, label of the variant it starts from or None)} of --variants, all checked."""
-    out = {}
+    """{label: (overrides, label of the variant it starts from or None)} of --variants, every variant checked as
+    its run will be (check_run), before the first run trains."""
+    out, checked, datasets = {}, {}, {}
+    base = defaults(TRAIN)
+    shared = {k for k in base if k not in SET_PER_RUN and c[k] != base[k]}  # on every run's command line
     for variant in c['variants'].split(','):
         label, settings = split_label(variant)
         parts = settings.split('+')
@@ -107,8 +117,52 @@ def plan(c):
         settings = '+'.join(p for p in parts if not p.startswith('init_from='))
         if label in out:
             raise ConfigError(f"two variants are called {label!r}; give each its own label")
-        out[label] = (parse_variant(settings, c, TRAIN, forbidden=SET_PER_RUN), source)
+        overrides = parse_settings(settings, f"variant {variant!r}", c, TRAIN, SET_PER_RUN) \
+            if settings or source is None else {}  # a variant may only start from another
+        out[label] = (overrides, source)
+        checked[label] = check_run(dict(c, **overrides), shared | set(overrides), checked.get(source), source,
+                                   f"variant {variant!r}: ", datasets)
     return out
+
+
+def check_run(run, given, source, source_label, where, datasets):
+    """What train.py checks as a run starts, checked now for one variant: its dataset is there, the settings that
+    depend on it fit it (head='fourier' needs ordered bins, the context the splits), and a variant that starts
+    from another fits that one's weights and tokens. Returns (model settings, dataset meta) for variants that
+    start from this one. datasets: {name: meta} read so far."""
+    try:
+        if run['dataset'] not in datasets:
+            datasets[run['dataset']] = load_dataset(run['dataset'])[1]
+        meta = datasets[run['dataset']]
+        if source:  # as train.py's init_from: the source's model, but for the settings given here
+            source_args, source_meta = source
+            other = tokens.differ(source_meta, meta)  # the vocabulary size among the facts compared
+            if other:
+                raise ConfigError(f"it starts from {source_label}, trained on other tokens than data/{run['dataset']} "
+                                  f"holds ({other}); start from a variant of this dataset")
+            run.update({k: source_args[k] for k in MODEL_KEYS if k not in given})
+        config = resolve_model(run, given, meta, tokens.for_meta(meta).ordered)
+        if source:
+            with torch.device('meta'):  # shapes only: nothing is allocated
+                problems = pretrained_problems(GPT(config), GPT(GPTConfig(**source_args)).state_dict())
+            if problems:
+                raise ConfigError(f"the weights of {source_label} do not fit it ({problems}); {CONVERSION_HINT}")
+    except UserError as e:
+        raise ConfigError(f"{where}{e}")
+    return asdict(config), meta
+
+
+def check_outputs(results, replot):
+    """results is a new folder, or a comparison's (it holds runs/), whose summary files can be written (they are
+    the comparison's own, rewritten each time): checked now, before the first run."""
+    if os.path.exists(results) and not os.path.isdir(results):
+        raise ConfigError(f"results={results!r} is a file; give a folder")
+    if not os.path.isdir(results):
+        return  # the first run makes it (train.py checks that it can)
+    if not replot and os.listdir(results) and not os.path.isdir(os.path.join(results, 'runs')):
+        raise ConfigError(f"results={results!r} holds files of its own and no runs/ of a comparison; give a new folder")
+    for name in ('summary.md', 'summary.json', 'curves.png'):
+        check_file(os.path.join(results, name), overwrite=True, setting='--results')
 
 
 def run_all(c):
@@ -299,9 +353,16 @@ def plot(runs, path, title):
         ax.legend()
     fig.suptitle(title + '  (line: mean over seeds; band: min to max)')
     fig.tight_layout()
-    fig.savefig(path + '.tmp.png', dpi=110)
-    os.replace(path + '.tmp.png', path)
+    save_figure(fig, path)
+    plt.close(fig)
     return True
+
+
+def write_text(path, text):
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+    return write_atomically(path, write)
 
 
 def report(results, variants):
@@ -315,10 +376,8 @@ def report(results, variants):
              f"batch {c['batch_size']}, {c['max_iters']} steps")
     md = f"# {title}\n\nHardware: {header.get('hardware')} ({header.get('device')}, {header.get('threads')} threads), " \
          f"torch {header.get('torch')}.\n\n" + table(summary, baseline, target) + "\n" + difference_table(runs)
-    with open(os.path.join(results, 'summary.md'), 'w') as f:
-        f.write(md)
-    with open(os.path.join(results, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+    write_text(os.path.join(results, 'summary.md'), md)
+    write_text(os.path.join(results, 'summary.json'), json.dumps(summary, indent=1))
     plotted = plot(runs, os.path.join(results, 'curves.png'), title)
     print(md)
     print(f"wrote {results}/summary.md, summary.json" + (", curves.png" if plotted else
@@ -327,6 +386,7 @@ def report(results, variants):
 
 def main(argv):
     c, _ = parse_config(argv, COMPARE, __doc__)
+    check_outputs(c['results'], c['replot'])
     if not c['replot']:
         run_all(c)
     report(c['results'], c['variants'])

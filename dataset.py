@@ -9,6 +9,8 @@ A dataset is a folder data/<name>/ holding
                each group of meta["byte_counts"]["tokens_per_count"] tokens stands for, so that a
                loss can be reported in bits per byte whatever the tokenizer.
 The token counts in meta.json act as the header: a truncated or swapped .bin file fails loudly.
+A dataset is written whole or not at all, and only where nothing is yet or over another dataset
+(outputs.check_dataset_folder): a folder of anything else is never replaced.
 """
 import glob
 import json
@@ -19,7 +21,8 @@ import sys
 
 import numpy as np
 
-from errors import UserError
+from errors import UserError, reason
+from outputs import check_dataset_folder
 
 DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
 META_VERSION = 1
@@ -43,15 +46,16 @@ def write_dataset(out_dir, splits, meta, extras=None):
         if len(splits.get(need, ())) == 0:
             raise DatasetError(f"the {need} split is empty: give more input data")
     meta["tokens"] = {}
+    restore_set_aside(os.path.abspath(out_dir))
+    check_dataset_folder(out_dir)  # the scripts check it before their work; here, what changed since
     out_dir = os.path.abspath(out_dir)
-    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
-    restore_set_aside(out_dir)
     for stale in abandoned(out_dir, "tmp") + abandoned(out_dir, "old"):  # left by runs that were killed
         shutil.rmtree(stale, ignore_errors=True)
     tmp, old = f"{out_dir}.tmp-{os.getpid()}", f"{out_dir}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
     try:
+        os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
         for split, ids in splits.items():
             ids = np.asarray(ids)
             if ids.size and (ids.min() < 0 or ids.max() >= meta["vocab_size"]):
@@ -66,6 +70,9 @@ def write_dataset(out_dir, splits, meta, extras=None):
             os.rename(out_dir, old)  # the previous dataset survives until the new one is in place
         os.rename(tmp, out_dir)
         shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:  # a full disk, or the place made read-only meanwhile
+        raise DatasetError(f"could not write the dataset {out_dir} ({reason(e, 80)}); free some space or give "
+                           f"another --out (the previous dataset there, if any, is intact)")
     finally:
         if os.path.exists(old) and not os.path.exists(out_dir):  # stopped between the two renames
             os.rename(old, out_dir)

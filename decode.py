@@ -25,9 +25,10 @@ import numpy as np
 from common import ConfigError, parse_config
 from dataset import DTYPES, open_split, read_meta
 from errors import main_guard
+from outputs import check_file, write_atomically
 from prepare.common import input_text, split_text
-from tokens.base import check_output, write_atomically
-from tokens.equal_info import EqualInfo, decode_streams, unpack
+import tokens
+from tokens.equal_info import EqualInfo, decode_streams, read_streams, unpack
 
 
 @dataclass
@@ -38,24 +39,39 @@ class DecodeConfig:
     m1: str = ''          # M1's checkpoint, if not at the path meta.json records (its weights must match)
     check: bool = False   # compare with the text the dataset was made from, window by window
     report: str = ''      # write the numbers as JSON here
+    overwrite: bool = False  # --output and --report may replace a file that exists (never a checkpoint or a dataset's)
+
+
+def source_split(meta, split):
+    """The bytes of one split of the text a dataset was made from (meta.json's source), split as the prepare
+    script did."""
+    source = meta.get('source')
+    if not isinstance(source, str) or not (source == 'pydocs' or os.path.exists(source)):
+        raise ConfigError(f"--check compares with {source!r}, the text this dataset was made from (meta.json's source), "
+                          f"which is not there; put it back, or decode without --check")
+    return split_text(input_text(source))[split]
 
 
 def main(argv):
     c, _ = parse_config(argv, (DecodeConfig,), __doc__)
     if not c['data']:
         raise ConfigError("give the dataset: --data=data/<name> (an Equal-Info dataset)")
-    for path in filter(None, (c['output'], c['report'])):
-        check_output(path)  # now, not after the decoding
+    if c['output'] and os.path.abspath(c['output']) == os.path.abspath(c['report']):
+        raise ConfigError(f"--output and --report are both {c['output']}; give each its own file")
+    for setting in ('output', 'report'):
+        if c[setting]:
+            check_file(c[setting], c['overwrite'], f'--{setting}')  # now, not after the decoding
     meta = read_meta(c['data'])
     if meta.get('tokenizer') != EqualInfo.name:
         raise ConfigError(f"{c['data']} holds {meta.get('tokenizer')!r} tokens; decode.py decodes Equal-Info datasets "
                           f"(prepare/equal_info.py)")
     if c['split'] not in meta['tokens']:
         raise ConfigError(f"{c['data']} has no split {c['split']!r}; it has {', '.join(meta['tokens'])}")
-    tok = EqualInfo(meta)
+    tok = tokens.for_meta(meta)  # its fields checked
+    streams = read_streams(c['data'], meta, c['split'])
+    original = source_split(meta, c['split']) if c['check'] else None  # a moved source fails now, not after decoding
     m1 = tok.byte_model(c['m1'] or None)
     values = unpack(open_split(c['data'], meta, c['split']), meta['bits'], meta['token_bits'])
-    streams = np.fromfile(os.path.join(c['data'], f"{c['split']}.streams.bin"), dtype=np.uint32).tolist()
     start = time.time()
     windows = decode_streams(m1, values, streams, meta['cap'], meta['bits'])
     seconds = time.time() - start
@@ -65,7 +81,6 @@ def main(argv):
     print(f"decoded {len(data):,} bytes from {len(windows):,} windows in {seconds:.1f} s "
           f"({report['bytes_per_second']:,} bytes/s)")
     if c['check']:
-        original = split_text(input_text(meta['source']))[c['split']]
         counts = np.fromfile(os.path.join(c['data'], f"{c['split']}.bytes.bin"), dtype=DTYPES[meta['byte_counts']['dtype']])
         ends = np.cumsum(counts).tolist()
         bad = sum(w != original[e - n:e] for w, n, e in zip(windows, counts.tolist(), ends))

@@ -64,9 +64,17 @@ class GPTConfig:
         one_of(self, 'attention', 'softmax', 'linear')
         within(self, 'fourier_reg', 0.0)
         bins = self.fourier_bins or self.vocab_size - self.fourier_start
-        if self.head == 'fourier' and not (bins >= 2 and self.fourier_start + bins <= self.vocab_size):
-            raise ValueError(f"the Fourier head's bins {self.fourier_start} .. {self.fourier_start + bins - 1} do not "
-                             f"fit a vocabulary of {self.vocab_size}; set fourier_start and fourier_bins")
+        if self.head == 'fourier':
+            if self.fourier_start + max(bins, 1) > self.vocab_size:
+                raise ValueError(f"the Fourier head's bins from fourier_start={self.fourier_start} (fourier_bins="
+                                 f"{self.fourier_bins}) do not fit a vocabulary of {self.vocab_size}; set them inside it")
+            if bins < 2:
+                raise ValueError(f"the Fourier head needs 2 bins or more, and fourier_start={self.fourier_start}, "
+                                 f"fourier_bins={self.fourier_bins} give it {bins}; set fourier_bins to 2 or more")
+            if self.fourier_freqs >= 2 * bins:  # its tables grow as fourier_freqs * (fourier_freqs + bins)
+                raise ValueError(f"fourier_freqs={self.fourier_freqs}: use fewer than twice the Fourier head's {bins} "
+                                 f"bins (of a vocabulary of {self.vocab_size}): at every bin centre, frequency "
+                                 f"k + 2 * bins takes the values of k")
         within(self, 'dropout', 0.0, 1.0, high_open=True)
         within(self, 'wavelet_frac', 0.0, 1.0, low_open=True)
         if self.n_embd % self.n_head:

@@ -23,6 +23,7 @@ from common import ConfigError, load_checkpoint, load_model_state, model_config,
 from dataset import open_split, read_meta
 from errors import main_guard
 from model import GPT, GPTConfig, at_least
+from outputs import check_figure, save_figure
 import tokens
 
 
@@ -30,7 +31,8 @@ import tokens
 class PlotConfig:
     runs: str = ''                # comma-separated out_dirs with a ckpt.pt each
     rows: int = 4                 # positions drawn
-    output: str = 'pmfs.png'
+    output: str = 'pmfs.png'      # .png, .pdf or .svg
+    overwrite: bool = False       # the output may replace a file that exists (never a checkpoint or a dataset's file)
 
     def __post_init__(self):
         at_least(self, 1, 'rows')
@@ -51,6 +53,7 @@ def predictions(ckpt, windows):
 
 def main(argv):
     c, _ = parse_config(argv, (PlotConfig,), __doc__)
+    check_figure(c['output'], c['overwrite'])  # now, not after the work
     runs = c['runs'].split(',')
     ckpts = {run: load_checkpoint(os.path.join(run, 'ckpt.pt')) for run in runs}
     for run, ck in ckpts.items():
@@ -86,10 +89,7 @@ def main(argv):
     axes[-1].set_xlabel('mu-law level (dotted: the true next sample)')
     fig.suptitle('predicted next-sample distributions at the same validation positions')
     fig.tight_layout()
-    tmp = c['output'] + '.tmp.png'
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, c['output'])
-    print(f"wrote {c['output']}")
+    print(f"wrote {save_figure(fig, c['output'])}")
 
 
 if __name__ == '__main__':

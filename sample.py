@@ -10,7 +10,9 @@ Sample from a trained checkpoint, and turn the tokens back into text, sound or m
 Settings are --key=value, as in train.py (python sample.py --help lists them). Text is printed
 (or written with --output=x.txt), audio becomes a 16 kHz mono 16-bit .wav, music a .mid file: the
 dataset's kind of token (tokens/) decides. Model settings given here must match the checkpoint's.
+A file that exists is replaced only with --overwrite=True; a checkpoint or a dataset's file never.
 """
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -20,13 +22,13 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import torch
 
-from common import (ConfigError, SystemConfig, autocast_context, keep_checkpoint_model, load_checkpoint,
-                    load_model_state, model_config, parse_config, pick_device, pick_dtype)
+from common import (ConfigError, SystemConfig, autocast_context, build_model, keep_checkpoint_model, load_checkpoint,
+                    load_model_state, memory_bytes, model_config, out_of_memory, parse_config, pick_device, pick_dtype)
 from errors import UserError, main_guard
 from generate import generate
-from model import GPT, GPTConfig, at_least, within
+from model import GPTConfig, at_least, within
+from outputs import check_file
 import tokens
-from tokens.base import check_output
 
 
 @dataclass
@@ -41,6 +43,7 @@ class SampleConfig:
     cache: bool = True            # incremental decoding (KV cache, streaming wavelet); False: re-run the context
     slide: int = 0                # context full: drop this many oldest tokens, re-encode the rest (0: block_size // 2)
     output: str = ''              # file to write; default: printed text, or out_dir/sample.{wav,mid}
+    overwrite: bool = False       # the output may replace a file that exists (never a checkpoint or a dataset's file)
 
     def __post_init__(self):
         at_least(self, 1, 'num_samples')
@@ -52,44 +55,68 @@ class SampleConfig:
 SAMPLE = (SampleConfig, SystemConfig, GPTConfig)
 
 
+def output_paths(path, n):
+    """The files n samples go to: path, or path with _0, _1, ... before its suffix."""
+    root, ext = os.path.splitext(path)
+    return [path] if n == 1 else [f'{root}_{i}{ext}' for i in range(n)]
+
+
+def new_tokens(c, tok, prompt, device):
+    """How many tokens to generate (--seconds of audio, or max_new_tokens), checked against the memory their
+    ids alone take, before any is allocated."""
+    n = c['max_new_tokens']
+    if c['seconds']:
+        if 'sample_rate' not in tok.meta:
+            raise ConfigError("--seconds is for audio checkpoints; use --max_new_tokens")
+        n = c['seconds'] * tok.meta['sample_rate']
+    need, have = c['num_samples'] * (len(prompt) + n) * 8, memory_bytes(device)  # int64 ids
+    if need == math.inf or (have is not None and need > have):
+        has = f", and {device} has {have / 2 ** 30:.3g} GiB" if have is not None else ""
+        raise UserError(f"not enough memory for {c['num_samples']} x {n:.3g} new tokens: their ids alone take "
+                        f"{need / 2 ** 30:.3g} GiB{has}; lower max_new_tokens, seconds or num_samples")
+    return round(n)
+
+
 def main(argv):
     c, given = parse_config(argv, SAMPLE, __doc__)
-    if c['output']:
-        check_output(c['output'])  # now, not after the generation
+    for path in output_paths(c['output'], c['num_samples']) if c['output'] else ():
+        check_file(path, c['overwrite'])  # now, not after the loading and the generation
     ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
     ckpt = load_checkpoint(ckpt_path)
     keep_checkpoint_model(c, given, ckpt['model_args'], ckpt_path)
     tok = tokens.for_meta(ckpt['meta'])
+    path = c['output'] or ('' if tok.text else os.path.join(c['out_dir'], 'sample' + tok.suffix))
+    paths = output_paths(path, c['num_samples']) if path else []
+    for p in paths:
+        tok.check_output_name(p)
+        check_file(p, c['overwrite'])
+    tok.ready()  # what writing the samples needs (a library, Equal-Info's M1), before the generation
     device = pick_device(c['device'])
     dtype = pick_dtype(c['dtype'], device)
-    model = GPT(model_config(c, ckpt['model_args']['vocab_size']))
+    if c['slide'] > ckpt['model_args']['block_size']:
+        raise ConfigError(f"slide={c['slide']} should be in 0..block_size ({ckpt['model_args']['block_size']})")
+    prompt = tok.prompt(c['start'])
+    max_new_tokens = new_tokens(c, tok, prompt, device)
+    model = build_model(model_config(c, ckpt['model_args']['vocab_size']))
     load_model_state(model, ckpt['model'])
     model.eval().to(device)
-    if c['slide'] > model.config.block_size:
-        raise ConfigError(f"slide={c['slide']} should be in 0..block_size ({model.config.block_size})")
 
-    if c['seconds']:
-        if 'sample_rate' not in tok.meta:
-            raise ConfigError("--seconds is for audio checkpoints; use --max_new_tokens")
-        c['max_new_tokens'] = round(c['seconds'] * tok.meta['sample_rate'])
-    idx = torch.tensor([tok.prompt(c['start'])] * c['num_samples'], dtype=torch.long, device=device)
+    idx = torch.tensor([prompt] * c['num_samples'], dtype=torch.long, device=device)
     g = torch.Generator(device=device).manual_seed(c['seed'])
     try:
         with autocast_context(device, dtype):
-            out = generate(model, idx, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None,
+            out = generate(model, idx, max_new_tokens, temperature=c['temperature'], top_k=c['top_k'] or None,
                            generator=g, use_cache=c['cache'], slide=c['slide'])
     except (torch.OutOfMemoryError, RuntimeError) as e:
-        if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):  # the CPU's words
+        if not out_of_memory(e):
             raise
-        raise UserError(f"not enough memory for {c['num_samples']} x {c['max_new_tokens']:,} new tokens on {device}; "
+        raise UserError(f"not enough memory for {c['num_samples']} x {max_new_tokens:,} new tokens on {device}; "
                         f"lower max_new_tokens, seconds or num_samples")
-    path = c['output'] or ('' if tok.text else os.path.join(c['out_dir'], 'sample' + tok.suffix))
     for i, row in enumerate(out.tolist()):
-        if not path:
+        if not paths:
             print(tok.decode(row) + '\n' + '-' * 40)
-            continue
-        root, ext = os.path.splitext(path)
-        print(f"wrote {tok.write(row, f'{root}_{i}{ext}' if c['num_samples'] > 1 else path)}")
+        else:
+            print(f"wrote {tok.write(row, paths[i])}")
 
 
 if __name__ == '__main__':

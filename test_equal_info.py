@@ -251,6 +251,29 @@ def test_bad_inputs_are_one_line_errors(trained_m1, tmp_path, run_script):
     assert not os.path.exists(tmp_path / 'data' / 'x')
 
 
+def test_found_from_any_folder_and_checked_before_decoding(trained_m1, tmp_path, run_script):
+    """meta.json records M1 and the source text by their absolute paths, so decode.py works from another folder;
+    a source that moved, or is no longer UTF-8 text, is a one-line error before the decoding."""
+    (tmp_path / 'm1.pt').write_bytes(open(trained_m1, 'rb').read())
+    (tmp_path / 'in.txt').write_bytes(text_like(3000))
+    ok(run_script(['prepare/equal_info.py', '--input', 'in.txt', '--m1', 'm1.pt', '--cap', str(CAP), '--rows', '4',
+                   '--out', 'data/ei'], tmp_path))
+    meta = read_meta(str(tmp_path / 'data' / 'ei'))
+    assert meta['m1']['path'] == str(tmp_path / 'm1.pt') and meta['source'] == str(tmp_path / 'in.txt')
+    assert meta['m1']['params'] > 0 and meta['m1']['n_layer'] == 1
+    (tmp_path / 'elsewhere').mkdir()
+    r = ok(run_script(['decode.py', '--data=../data/ei', '--check=True', '--output=back.txt'], tmp_path / 'elsewhere'))
+    assert '0 of' in r.stdout and 'identical' in r.stdout
+    (tmp_path / 'in.txt').rename(tmp_path / 'moved.txt')
+    r = run_script(['decode.py', '--data=data/ei', '--check=True'], tmp_path)
+    one_line_error(r, 'the text this dataset was made from', "meta.json's source", 'which is not there')
+    assert not r.stdout  # nothing decoded
+    (tmp_path / 'in.txt').write_bytes(b'caf\xe9 ' * 600)  # another text there now, and not UTF-8
+    r = run_script(['decode.py', '--data=data/ei', '--check=True'], tmp_path)
+    one_line_error(r, 'not UTF-8 text (600 byte(s)')
+    assert not r.stdout
+
+
 # ---------------------------------------------------------------- the other byte-level kinds
 
 def test_bytes_and_sentencepiece_datasets(tmp_path, run_script):

@@ -20,7 +20,6 @@ import math
 import os
 import platform
 import signal
-import subprocess
 import sys
 import time
 from contextlib import ExitStack, contextmanager
@@ -33,31 +32,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import (TRAIN, ConfigError, autocast_context, claim_out_dir, keep_checkpoint_model, load_checkpoint,
-                    load_model_state, load_pretrained, model_config, parse_config, pick_device, pick_dtype,
-                    pmf_smoothness, run_command, save_checkpoint, start_from_checkpoint)
-from dataset import bits_per_byte, bytes_covered, check_token_range, open_split, read_meta
+from common import (TRAIN, ConfigError, autocast_context, build_model, check_batch_memory, claim_out_dir,
+                    keep_checkpoint_model, load_checkpoint, load_dataset, load_model_state, load_pretrained,
+                    parse_config, pick_device, pick_dtype, pmf_smoothness, resolve_model, save_checkpoint,
+                    start_from_checkpoint)
+from dataset import bits_per_byte, bytes_covered, open_split
 from errors import Interrupted, main_guard, reason
 from generate import generate
 from linear_attention import decay_rates
-from model import GPT
 import tokens
 
-AUTO_PREPARE = {'pydocs': 'pydocs.py'}  # datasets that need no download: built on first use
-
-
 # ----------------------------------------------------------------------------------------------
-# data
-
-def load_dataset(name, master=True):
-    data_dir = os.path.join('data', name)
-    if name in AUTO_PREPARE and not os.path.exists(os.path.join(data_dir, 'meta.json')) and master:
-        print(f"building the offline dataset {data_dir} (first run only)")
-        subprocess.run(run_command(os.path.join('prepare', AUTO_PREPARE[name]), ['--out', data_dir]), check=True)
-    meta = read_meta(data_dir)
-    check_token_range(data_dir, meta)
-    return data_dir, meta
-
+# data (read with common.load_dataset)
 
 def get_batch(data, offsets, block_size, device):
     x = torch.from_numpy(np.stack([data[o:o + block_size] for o in offsets]).astype(np.int64))
@@ -214,31 +200,19 @@ def run_training(config, given, on_exit):
         if source['model_args']['vocab_size'] != meta['vocab_size']:
             raise ConfigError(f"{c['init_from']} has a vocabulary of {source['model_args']['vocab_size']} tokens, "
                               f"data/{c['dataset']} has {meta['vocab_size']}; start from a model of this dataset")
+        other = tokens.differ(source['meta'], meta)
+        if other:
+            raise ConfigError(f"{c['init_from']} was trained on other tokens than data/{c['dataset']} holds ({other}, "
+                              f"of one vocabulary size); start from a model of this dataset's tokens")
         start_from_checkpoint(c, given, source['model_args'])
-    n_train = len(open_split(data_dir, meta, 'train'))
-    n_val = len(open_split(data_dir, meta, 'val'))
-    if min(n_train, n_val) <= c['block_size'] + 1:
-        raise ConfigError(f"block_size={c['block_size']} needs more than that many tokens per split "
-                          f"(train {n_train}, val {n_val}); lower block_size or give more data")
-
     tok = tokens.for_meta(meta)
     bins = tok.ordered  # ordered bins of one quantity (audio levels), or None
-    if c['head'] == 'fourier':
-        if bins is None:
-            raise ConfigError(f"head='fourier' needs tokens that are ordered bins of one quantity (audio levels); "
-                              f"data/{c['dataset']} holds {tok.name} tokens: use head='linear'")
-        if not c['fourier_bins']:
-            c['fourier_start'], c['fourier_bins'] = bins.start, len(bins)
-        if not (bins.start <= c['fourier_start'] and c['fourier_start'] + c['fourier_bins'] <= bins.stop):
-            raise ConfigError(f"fourier_start={c['fourier_start']} and fourier_bins={c['fourier_bins']} leave the "
-                              f"dataset's ordered bins {bins.start} .. {bins.stop - 1}; set them inside, or to 0")
-    if master:  # before anything is written to out_dir: it is ours, writable, and holds no work we would lose
-        on_exit.enter_context(claim_out_dir(c['out_dir']))
-        if c['init_from'] != 'resume' and os.path.exists(ckpt_path) and not c['overwrite']:
-            raise ConfigError(f"{ckpt_path} holds a run already; go on with it with --init_from=resume, replace it "
-                              f"with --overwrite=True, or use another out_dir")
+    gpt_config = resolve_model(c, given, meta, bins)  # the settings that depend on the dataset, checked
+    n_train = len(open_split(data_dir, meta, 'train'))
+    n_val = len(open_split(data_dir, meta, 'val'))
+    check_batch_memory(c, world, device)
     torch.manual_seed(c['seed'])  # the same initial weights on every rank and for every variant
-    model = GPT(model_config(c, meta['vocab_size']))
+    model = build_model(gpt_config)  # before out_dir is claimed: a model that cannot be built leaves nothing behind
     if ckpt is not None:
         load_model_state(model, ckpt['model'], ckpt_path)
     if source is not None:
@@ -246,6 +220,11 @@ def run_training(config, given, on_exit):
                   'new_tensors': load_pretrained(model, source['model'], c['init_from'])}
     elif ckpt is not None:
         source = ckpt.get('source')  # a converted run, resumed: still say where it came from
+    if master:  # before anything is written to out_dir: it is ours, writable, and holds no work we would lose
+        on_exit.enter_context(claim_out_dir(c['out_dir']))
+        if c['init_from'] != 'resume' and os.path.exists(ckpt_path) and not c['overwrite']:
+            raise ConfigError(f"{ckpt_path} holds a run already; go on with it with --init_from=resume, replace it "
+                              f"with --overwrite=True, or use another out_dir")
     model.to(device)
     raw_model = model  # what gets saved: never the compiled or DDP wrapper (no '_orig_mod.' keys)
     optimizer = model.configure_optimizers(c['weight_decay'], c['learning_rate'], (c['beta1'], c['beta2']), device.type)
@@ -254,6 +233,9 @@ def run_training(config, given, on_exit):
     if ckpt is not None:
         iter_num, best_val = restore_training_state(ckpt, ckpt_path, optimizer, scaler)
         del ckpt
+        if iter_num >= c['max_iters'] and not c['eval_only']:
+            raise ConfigError(f"{ckpt_path} is at iter {iter_num} already, and max_iters={c['max_iters']}: nothing to "
+                              f"train; raise max_iters to go on (--eval_only=True evaluates it)")
     if c['compile']:
         model = torch.compile(model)
     if ddp:

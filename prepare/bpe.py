@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import prepare_command, read_documents, split_by_fraction
+from prepare.common import parse_args, prepare_command, read_documents, split_by_fraction
 from tokens.gpt2 import GPT2, get_encoding
 
 
@@ -31,7 +31,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="a text file, a folder of .txt files, or a zip")
     p.add_argument("--out", default="data/bpe", help="output folder")
-    args = p.parse_args()
+    args = parse_args(p)
     get_encoding()  # first, so that offline it fails before reading a large corpus
     docs = [(name, text) for name, text in read_documents(args.input) if text.strip()]
     if not docs:

@@ -29,7 +29,7 @@ import numpy as np
 
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import input_text, prepare_command, split_text
+from prepare.common import input_text, parse_args, prepare_command, split_text
 from tokens.bytes import BOS, Bytes
 
 
@@ -46,12 +46,10 @@ def main():
     p.add_argument("--out", default="data/bytes", help="output folder")
     p.add_argument("--chunk", type=int, default=0, help="M1's data: BOS before every N bytes, chunks shuffled (0: none)")
     p.add_argument("--seed", type=int, default=0, help="the shuffle of the chunks")
-    args = p.parse_args()
+    args = parse_args(p)
     if not 0 <= args.chunk <= 65536:
         raise DatasetError(f"--chunk {args.chunk}: use 0 (no BOS) or a chunk length of 1 .. 65536 bytes")
     text = input_text(args.input)
-    if not text.strip():
-        raise DatasetError(f"{args.input} holds no text; pass UTF-8 text files")
     splits, counts = {}, {}
     for split, data in split_text(text).items():
         ids = np.frombuffer(data, dtype=np.uint8).astype(np.uint16)

@@ -10,7 +10,8 @@ coder, in windows of `bits` bits each, as tokens for M2 (tokens/equal_info.py sa
 
 --input: a text file, a folder of .txt files, a zip, or 'pydocs'. Split: 90 / 5 / 5 % of the
 characters in order, the same bytes as prepare/bytes.py and prepare/spm.py give. --regroup takes
-another Equal-Info dataset's windows and writes them with another token size, without M1.
+another Equal-Info dataset's windows and writes them with another token size, without M1 (the
+windows' bits, cap, rows and threads stay theirs: giving others is an error).
 
 meta.json records b, the token size, the vocabulary, the cap, the rows the text was coded in, the
 thread count, which M1 (path and a hash of its weights: decoding with another M1 is refused), the
@@ -31,9 +32,13 @@ import numpy as np
 
 from errors import main_guard
 from dataset import DTYPES, DatasetError, read_meta, write_dataset
-from prepare.common import input_text, prepare_command, split_text
-from tokens.equal_info import EqualInfo, encode_streams, pack, unpack
+from prepare.common import input_text, parse_args, prepare_command, split_text
+import tokens
+from tokens.equal_info import EqualInfo, encode_streams, pack, read_streams, unpack
 from tokens.windows import PRECISION
+
+
+WINDOW_SETTINGS = {"bits": 16, "cap": 16, "rows": 512, "threads": 1}  # how windows are made; --regroup keeps them
 
 
 def check_sizes(args):
@@ -49,10 +54,9 @@ def encode(args, parser):
     from tokens.byte_model import ByteModel  # torch: only when M1 is needed
     m1 = ByteModel(args.m1, args.threads)      # first: a wrong checkpoint fails before the text is read
     text = input_text(args.input)
-    if not text:
-        raise DatasetError(f"{args.input} holds no text; pass UTF-8 text files")
+    source = args.input if args.input == "pydocs" and not os.path.exists(args.input) else os.path.abspath(args.input)
     meta = dict(EqualInfo.facts(m1.describe(), args.bits, args.token_bits, args.cap, args.rows, args.threads),
-                source=args.input, prepare=prepare_command("equal_info", parser, args), stats={})
+                source=source, prepare=prepare_command("equal_info", parser, args), stats={})
     splits, extras = {}, {}
     for split, data in split_text(text).items():
         start = time.time()
@@ -75,17 +79,24 @@ def regroup(args, parser):
     meta = read_meta(args.regroup)
     if meta.get("tokenizer") != EqualInfo.name:
         raise DatasetError(f"--regroup {args.regroup} holds {meta.get('tokenizer')!r} tokens, not Equal-Info windows")
-    args.bits = meta["bits"]
+    meta = tokens.for_meta(meta).meta  # its fields checked
+    kept = [f"--{k} {getattr(args, k)}" for k in WINDOW_SETTINGS if getattr(args, k) not in (None, meta[k])]
+    if kept:
+        raise DatasetError(f"{', '.join(kept)}: --regroup keeps the windows of {args.regroup} as they were made ("
+                           + ", ".join(f"{k} {meta[k]}" for k in WINDOW_SETTINGS) + "); give only --token_bits")
+    command = prepare_command("equal_info", parser, args)
+    for k in WINDOW_SETTINGS:
+        setattr(args, k, meta[k])
     check_sizes(args)
     splits, extras = {}, {}
     for split in meta["tokens"]:
         ids = np.fromfile(os.path.join(args.regroup, f"{split}.bin"), dtype=DTYPES[meta["dtype"]])
         splits[split] = pack(unpack(ids, meta["bits"], meta["token_bits"]), meta["bits"], args.token_bits)
-        for name in (f"{split}.bytes.bin", f"{split}.streams.bin"):
-            with open(os.path.join(args.regroup, name), "rb") as f:
-                extras[name] = np.frombuffer(f.read(), dtype=np.uint8)
+        extras[f"{split}.streams.bin"] = np.array(read_streams(args.regroup, meta, split), dtype=np.uint32)
+        with open(os.path.join(args.regroup, f"{split}.bytes.bin"), "rb") as f:  # its size checked by read_meta
+            extras[f"{split}.bytes.bin"] = np.frombuffer(f.read(), dtype=np.uint8)
     facts = EqualInfo.facts(meta["m1"], meta["bits"], args.token_bits, meta["cap"], meta["rows"], meta["threads"])
-    meta = dict(meta, **facts, prepare=prepare_command("equal_info", parser, args))
+    meta = dict(meta, **facts, prepare=command)
     return splits, extras, meta
 
 
@@ -95,15 +106,18 @@ def main():
     p.add_argument("--m1", help="M1's checkpoint: a GPT trained on a bytes dataset (prepare/bytes.py)")
     p.add_argument("--regroup", help="instead of --input and --m1: an Equal-Info dataset to write with --token_bits")
     p.add_argument("--out", default="data/equal_info", help="output folder")
-    p.add_argument("--bits", type=int, default=16, help="bits per window, b")
+    p.add_argument("--bits", type=int, help="bits per window, b (default 16)")
     p.add_argument("--token_bits", type=int, default=16, help="16: one token per 16 bits (v=65,536); 8: v=256")
-    p.add_argument("--cap", type=int, default=16, help="at most this many bytes per window")
-    p.add_argument("--rows", type=int, default=512, help="streams coded side by side (M1's batch)")
-    p.add_argument("--threads", type=int, default=1, help="M1's threads (recorded: decoding uses the same)")
-    args = p.parse_args()
+    p.add_argument("--cap", type=int, help="at most this many bytes per window (default 16)")
+    p.add_argument("--rows", type=int, help="streams coded side by side, M1's batch (default 512)")
+    p.add_argument("--threads", type=int, help="M1's threads, recorded: decoding uses the same (default 1)")
+    args = parse_args(p)
     if (args.input or args.m1) if args.regroup else not (args.input and args.m1):
         raise DatasetError("give --input and --m1 (encode a text), or --regroup (another token size of a dataset)")
-    check_sizes(args)
+    if not args.regroup:
+        for k, v in WINDOW_SETTINGS.items():
+            setattr(args, k, v if getattr(args, k) is None else getattr(args, k))
+        check_sizes(args)
     splits, extras, meta = (regroup if args.regroup else encode)(args, p)
     per = meta["tokens_per_window"]
     meta["byte_counts"] = {"dtype": "uint8", "tokens_per_count": per}

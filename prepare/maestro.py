@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from errors import UserError, main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import download, prepare_command, warn_skipped
+from prepare.common import download, parse_args, prepare_command, warn_skipped
 from tokens.midi import MidiEvents, encode_file, import_mido, seconds
 
 URL = "https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0-midi.zip"
@@ -159,7 +159,7 @@ def main():
     p.add_argument("--out", default="data/maestro", help="output folder")
     p.add_argument("--cache", default="data/downloads", help="where the download is kept")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="parallel processes")
-    args = p.parse_args()
+    args = parse_args(p)
     import_mido()
     source = args.input or download(URL, os.path.join(args.cache, os.path.basename(URL)), sha256=SHA256)
     names, others, read = list_input(source)

@@ -20,7 +20,7 @@ if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import collect, split_by_fraction
+from prepare.common import collect, parse_args, split_by_fraction
 from tokens.chars import Chars, encode, normalize
 
 
@@ -37,7 +37,7 @@ def build(out_dir="data/pydocs"):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="data/pydocs")
-    meta = build(p.parse_args().out)
+    meta = build(parse_args(p).out)
     print(", ".join(f"{k} {v:,} chars" for k, v in meta["tokens"].items()))
 
 

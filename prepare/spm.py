@@ -23,7 +23,7 @@ import numpy as np
 
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import input_text, prepare_command, split_text
+from prepare.common import input_text, parse_args, prepare_command, split_text
 from tokens.spm import SentencePiece, library, train
 
 
@@ -32,13 +32,11 @@ def main():
     p.add_argument("--input", required=True, help="a text file, a folder of .txt files, a zip, or pydocs")
     p.add_argument("--out", default="data/spm", help="output folder")
     p.add_argument("--vocab", type=int, default=8192, help="vocabulary size (the paper's T5 model: 32k)")
-    args = p.parse_args()
+    args = parse_args(p)
     library()  # first: without the package, fail before reading anything
     if not 260 <= args.vocab <= 65536:
         raise DatasetError(f"--vocab {args.vocab}: use 260 .. 65536 (room for the 256 byte pieces, and uint16)")
     text = input_text(args.input)
-    if not text.strip():
-        raise DatasetError(f"{args.input} holds no text; pass UTF-8 text files")
     texts = {split: data.decode("utf-8") for split, data in split_text(text).items()}
     try:
         model = train((line for line in texts["train"].split("\n") if line), args.vocab)

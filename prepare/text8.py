@@ -21,7 +21,7 @@ if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import download, prepare_command, read_documents, split_by_fraction
+from prepare.common import download, parse_args, prepare_command, read_documents, split_by_fraction
 from tokens.chars import Chars, encode, normalize
 
 # https first; the plain-http copy (the host's original address) is as safe, as the file must match its
@@ -40,7 +40,7 @@ def main():
     p.add_argument("--input", help="local text8.zip, text8, .txt file or folder (skips the download)")
     p.add_argument("--out", default="data/text8", help="output folder")
     p.add_argument("--cache", default="data/downloads", help="where the download is kept")
-    args = p.parse_args()
+    args = parse_args(p)
     path = args.input or download(URLS, os.path.join(args.cache, "text8.zip"), SIZE, SHA256)
     text = normalize(read_input(path))
     if not text.strip():

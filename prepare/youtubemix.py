@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from errors import UserError, main_guard, reason
 from dataset import DatasetError, write_dataset
-from prepare.common import prepare_command, warn_skipped
+from prepare.common import parse_args, prepare_command, warn_skipped
 from tokens.mulaw import SAMPLE_RATE, MuLaw, encode_file
 
 HF_REPO = "krandiash/youtubemix"
@@ -121,7 +121,7 @@ def main():
     p.add_argument("--input", help="a folder of WAV files, or one WAV file (skips the download)")
     p.add_argument("--out", default="data/youtubemix", help="output folder")
     p.add_argument("--cache", default="data/downloads", help="where the download is kept")
-    args = p.parse_args()
+    args = parse_args(p)
     source = args.input or download_youtubemix(args.cache)
     root, names = find_files(source)
     wavs = [n for n in names if n.lower().endswith(WAV_EXTENSIONS)]

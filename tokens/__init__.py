@@ -29,3 +29,16 @@ def for_meta(meta):
             raise UserError(f"meta.json of these {kind} tokens has {key}={repr(have)[:40]}, which should be a "
                             f"{type(want).__name__} (rebuild the dataset with a prepare/ script)")
     return KINDS[kind](meta)
+
+
+def differ(a, b):
+    """How the tokens of two meta.json (a checkpoint's, a dataset's) differ, in a few words, or None if an id means
+    the same in both: the same kind, and the same facts of that kind (alphabet, vocabulary, M1, window size...)."""
+    if a.get('tokenizer') != b.get('tokenizer'):
+        return f"{a.get('tokenizer')} tokens against {b.get('tokenizer')}"
+    kind = KINDS.get(a['tokenizer'])
+    ia, ib = (kind.identity(m) for m in (a, b)) if kind else ({}, {})
+    for key in ia.keys() & ib.keys():  # a key only one has was added since, with its default meaning
+        if ia[key] != ib[key]:
+            return f"{a['tokenizer']} tokens with another {key}"
+    return None

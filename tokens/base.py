@@ -2,36 +2,23 @@
 import os
 
 from errors import UserError
+from outputs import write_atomically
 
-
-def check_output(path):
-    """A one-line error, before any work, if a file cannot be written at path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError(f"cannot write {path}: the folder {folder} does not exist; create it or pick another path")
-    if os.path.isdir(path):
-        raise UserError(f"cannot write {path}: it is a folder; give a file name")
-
-
-def write_atomically(path, write):
-    """write(tmp) writes the file at a temporary name; it takes the name `path` only when complete."""
-    check_output(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+MEDIA_SUFFIXES = ('.wav', '.mid', '.midi')  # what the sound and music kinds write
 
 
 class Tokenizer:
     """One kind of token. A subclass sets the facts and implements what its kind can do."""
     name = None          # the name in meta.json ("tokenizer")
     suffix = '.txt'      # the file a sample is written to
+    suffixes = ()        # the endings a sample file may have; () for text: any but MEDIA_SUFFIXES
     text = True          # samples read as text (printed), or only as a file (sound, music)
     ordered = None       # range of the ids that are ordered bins of one quantity (e.g. audio levels), or None
+
+    @classmethod
+    def identity(cls, meta):
+        """What says what each id of a meta.json means: two that agree on it have the same tokens."""
+        return {k: meta[k] for k in cls.facts() if k in meta}
 
     def __init__(self, meta=None):
         self.meta = meta or self.facts()
@@ -59,6 +46,16 @@ class Tokenizer:
         if '\0' in text:
             raise UserError(f"{path} is not UTF-8 text; a {self.meta['modality']} model takes a text prompt file")
         return self.encode(text)
+
+    def ready(self):
+        """Load or check now, before a sampler's work, whatever decode() and write() will need (a library, a model)."""
+
+    def check_output_name(self, path):
+        """A one-line error if a sample of this kind would be written under a name that says another kind."""
+        ext = os.path.splitext(path)[1].lower()
+        if (ext not in self.suffixes) if self.suffixes else ext in MEDIA_SUFFIXES:
+            raise UserError(f"--output={path}: this {self.meta['modality']} model writes {self.suffix} files, "
+                            f"not {ext or 'a name without a suffix'}; name it x{self.suffix}")
 
     def write(self, ids, path):
         """ids -> a file (text kinds: the decoded text), written atomically."""

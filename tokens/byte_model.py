@@ -12,6 +12,7 @@ the model at hand, in the coder's own shape, before any coding.
 """
 import hashlib
 import json
+import os
 from contextlib import contextmanager
 
 import numpy as np
@@ -79,7 +80,8 @@ class ByteModel:
 
     def describe(self):
         """What meta.json records about M1."""
-        return {'path': self.path, 'hash': self.hash, 'params': self.params, 'n_layer': self.model.config.n_layer,
+        return {'path': os.path.abspath(self.path),  # found from any working folder
+                'hash': self.hash, 'params': self.params, 'n_layer': self.model.config.n_layer,
                 'n_embd': self.model.config.n_embd}
 
     def tables(self, windows):

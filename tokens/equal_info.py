@@ -14,9 +14,12 @@ bytes-per-window times slower.
 A dataset keeps, beside each split's tokens, the byte count of every window ({split}.bytes.bin:
 bits per byte) and the window count of every stream ({split}.streams.bin: which row decodes what).
 """
+import os
+
 import numpy as np
 from tqdm import tqdm
 
+from dataset import DatasetError, rebuild_hint
 from errors import UserError
 from tokens.base import Tokenizer
 from tokens.bytes import BOS
@@ -93,12 +96,37 @@ def decode_streams(m1, values, stream_windows, cap, bits, strict=True, progress=
                     out[t] = bytes(d.bytes)
                     bar.update(len(d.bytes))
                 elif strict:
-                    raise UserError(f"window {t} (stream {r}) does not decode: these tokens were made by another M1, "
-                                    f"or this machine's M1 computes other numbers (another CPU or torch version); "
-                                    f"decode with the M1 and the machine that encoded them")
+                    raise UserError(f"window {t} (stream {r}) does not decode: the tokens are damaged (rebuild them), or "
+                                    f"were made by another M1, or this machine's M1 computes other numbers (another "
+                                    f"CPU or torch version); decode with the M1 and the machine that encoded them")
                 nxt[r] += 1
                 decoders[r] = WindowDecoder(values[nxt[r]], bits) if nxt[r] < first[r + 1] else None
     return out
+
+
+def read_streams(data_dir, meta, split):
+    """The window count of each stream of a split ({split}.streams.bin), checked against meta.json and the
+    split's tokens: a DatasetError that names the rebuild if the file or meta.json's window fields are missing,
+    truncated or edited."""
+    fields = [k for k in ("bits", "token_bits", "tokens_per_window", "cap", "rows", "threads")
+              if type(meta.get(k)) is not int or meta[k] < 1]
+    if fields:
+        raise DatasetError(f"{data_dir}/meta.json has no whole number for {', '.join(fields)}: the Equal-Info dataset "
+                           f"is damaged; {rebuild_hint(data_dir)}")
+    path = os.path.join(data_dir, f"{split}.streams.bin")
+    windows, rows = meta["tokens"][split] // meta["tokens_per_window"], meta["rows"]
+    if not os.path.isfile(path):
+        why = "is missing"
+    elif os.path.getsize(path) != 4 * rows:
+        why = f"holds {os.path.getsize(path)} bytes, not a 4-byte count for each of the {rows} streams"
+    else:
+        counts = np.fromfile(path, dtype=np.uint32)
+        why = None if int(counts.sum(dtype=np.int64)) == windows else f"does not add up to the {windows:,} windows of {split}.bin"
+    if not why and meta["tokens"][split] % meta["tokens_per_window"]:
+        why = f"does not fit {split}.bin, which ends inside a window"
+    if why:
+        raise DatasetError(f"{path} {why}: the Equal-Info dataset is damaged; {rebuild_hint(data_dir)}")
+    return counts.tolist()
 
 
 def pack(values, bits, token_bits):
@@ -132,6 +160,12 @@ class EqualInfo(Tokenizer):
                 "tokenizer": cls.name, "bits": bits, "token_bits": token_bits, "tokens_per_window": bits // token_bits,
                 "cap": cap, "rows": rows, "threads": threads, "precision": PRECISION, "window_rule": "delay", "m1": m1}
 
+    @classmethod
+    def identity(cls, meta):
+        """M1's weights (their hash) and the windows' shape; not where M1 was, nor the rows and threads of the coding."""
+        out = {k: v for k, v in super().identity(meta).items() if k not in ("m1", "rows", "threads")}
+        return dict(out, m1=(meta.get("m1") or {}).get("hash"))
+
     def __init__(self, meta=None):
         super().__init__(meta)
         self._m1 = None
@@ -141,7 +175,10 @@ class EqualInfo(Tokenizer):
         from tokens.byte_model import ByteModel  # torch and the model: only when coding
         want = self.meta.get("m1") or {}
         if self._m1 is None or (path and path != self._m1.path):
-            m1 = ByteModel(path or want.get("path", ""), self.meta["threads"])
+            if not path and not os.path.isfile(want.get("path", "")):
+                raise UserError(f"M1, the model these tokens were made with, is not at {want.get('path')!r}, where "
+                                f"meta.json says it was; put it back, or give its path (decode.py --m1=PATH)")
+            m1 = ByteModel(path or want["path"], self.meta["threads"])
             if m1.hash != want.get("hash"):
                 raise UserError(f"{m1.path} is not the M1 these tokens were made with (weights {m1.hash}, the tokens "
                                 f"need {want.get('hash')}, from {want.get('path')}); give that checkpoint")
@@ -159,6 +196,9 @@ class EqualInfo(Tokenizer):
         values = unpack(ids, m["bits"], m["token_bits"])
         windows = decode_streams(self.byte_model(), values, [len(values)], m["cap"], m["bits"], strict=False, progress=False)
         return b"".join(w if w is not None else "\ufffd".encode() for w in windows).decode("utf-8", errors="replace")
+
+    def ready(self):
+        self.byte_model()  # M1 found and checked now, not after the sampling
 
     def start(self):
         return list(self.meta["start"])

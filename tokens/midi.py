@@ -16,7 +16,8 @@ from collections import Counter
 import numpy as np
 
 from errors import UserError
-from tokens.base import Tokenizer, write_atomically
+from outputs import write_atomically
+from tokens.base import Tokenizer
 
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, VOCAB_SIZE = 0, 128, 256, 356, 388
 STEPS_PER_SECOND, MAX_SHIFT = 100, 100  # 10 ms steps; one time-shift token moves at most 1 s
@@ -153,6 +154,7 @@ def seconds(ids):
 class MidiEvents(Tokenizer):
     name = "midi_events"
     suffix = ".mid"
+    suffixes = (".mid", ".midi")
     text = False
 
     @classmethod
@@ -167,6 +169,9 @@ class MidiEvents(Tokenizer):
         except Exception as e:  # mido raises many types on broken files
             raise UserError(f"{path} is not a readable MIDI file ({type(e).__name__}: {e}".rstrip(": ") +
                             "); give a .mid prompt")
+
+    def ready(self):
+        import_mido()  # a one-line error now if mido is missing, not after the sampling
 
     def write(self, ids, path):
         return write_midi(ids, path)

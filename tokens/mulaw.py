@@ -12,7 +12,8 @@ import wave
 import numpy as np
 
 from errors import UserError
-from tokens.base import Tokenizer, write_atomically
+from outputs import write_atomically
+from tokens.base import Tokenizer
 
 SAMPLE_RATE = 16000
 MU = 255
@@ -90,6 +91,7 @@ def write_wav(ids, path, rate=SAMPLE_RATE):
 class MuLaw(Tokenizer):
     name = "mulaw"
     suffix = ".wav"
+    suffixes = (".wav",)
     text = False
     ordered = range(256)  # all 256 levels, in order of the sample value
 

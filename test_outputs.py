@@ -1,0 +1,284 @@
+"""
+Nothing a user owns is ever replaced, and a request that cannot be met stops before any work, tried
+through the real command lines: output paths (outputs.py) of every script that writes, what
+prepare/*.py --out may replace, places that cannot be written, damaged Equal-Info datasets, huge
+numbers, compare.py's variants and labels, input that is not UTF-8, settings that were dropped.
+Each refusal: exit code 1, stderr one line 'error: ...' and no traceback, nothing on stdout (no work
+began: most cases would run for minutes once it did), and every file and folder as it was, none new.
+"""
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from common import save_checkpoint
+from conftest import _make_text_dataset
+from dataset import write_dataset
+from model import GPT, GPTConfig
+from test_failures import TINY, tiny_run, train_here, world  # noqa: F401 (world: the user's folder, a fixture)
+from tokens.bytes import Bytes
+from tokens.equal_info import EqualInfo
+
+LONG = ['--max_new_tokens=100000000', '--device=cpu']  # hours of generation, had it begun
+TEXT, AUDIO = ['sample.py', '--out_dir=out/text'] + LONG, ['sample.py', '--out_dir=out/audio'] + LONG
+COMPARE = ['compare.py', '--results=results/new', '--seeds=1'] + TINY
+
+
+def tree(root):
+    """{path: sha256 of a file, or 'folder'} of everything under root."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        for d in dirs:
+            out[os.path.relpath(os.path.join(folder, d), root)] = 'folder'
+        for f in files:
+            with open(os.path.join(folder, f), 'rb') as fh:
+                out[os.path.relpath(os.path.join(folder, f), root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def assert_refused(run_scripts, root, cases):
+    """Each case [(argv, words)] run in root exits 1 with stderr one line, 'error: ...<words>...', no traceback,
+    nothing on stdout; afterwards every file and folder under root is as it was, and there is nothing new."""
+    before = tree(root)
+    results = run_scripts([argv for argv, _ in cases], root)
+    problems = []
+    for (argv, words), (code, out, err) in zip(cases, results):
+        one_line = err.strip().count('\n') == 0 and err.startswith('error: ')
+        if code != 1 or not one_line or 'Traceback' in err or out.strip() or words.lower() not in err.lower():
+            problems.append(f"{' '.join(argv)}\n    exit {code}, wanted {words!r}; stdout {out[-300:]!r}; stderr {err[-600:]!r}")
+    assert not problems, '\n'.join(problems)
+    assert tree(root) == before
+
+
+def save_m1(path):
+    """A tiny byte-level M1 checkpoint (untrained: enough for the checks before coding)."""
+    model = GPT(GPTConfig(block_size=16, vocab_size=257, n_layer=1, n_head=2, n_embd=16))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_checkpoint(str(path), {'model': model.state_dict(), 'model_args': vars(model.config), 'meta': Bytes.facts()})
+
+
+def equal_info_dataset(folder, m1, rows=2):
+    """An Equal-Info dataset in form (random windows, made by no M1), whose meta.json names m1."""
+    rng = np.random.default_rng(0)
+    splits = {'train': rng.integers(0, 65536, 400), 'val': rng.integers(0, 65536, 100)}
+    meta = dict(EqualInfo.facts(m1, rows=rows), byte_counts={'dtype': 'uint8', 'tokens_per_count': 1}, start=[1],
+                source='in.txt', prepare='python prepare/equal_info.py --input in.txt --m1 m1.pt')
+    extras = {}
+    for split, ids in splits.items():
+        extras[f'{split}.bytes.bin'] = rng.integers(1, 5, len(ids)).astype(np.uint8)
+        extras[f'{split}.streams.bin'] = np.array([len(ids) // 2, len(ids) - len(ids) // 2], dtype=np.uint32)
+    write_dataset(str(folder), splits, meta, extras)
+
+
+@pytest.fixture(scope='module')
+def owned(world):
+    """The user's folder, with more of what is theirs: a folder of notes, a dataset with a note in it, an earlier
+    sample and plot, a .bin file, text that is not UTF-8 or is blank, a byte-level M1, Equal-Info datasets
+    (damaged ones among them) and a model of one, another dataset of 27 tokens, and comparisons' logs."""
+    (world / 'notes').mkdir()
+    (world / 'notes' / 'notes.txt').write_text('mine')
+    shutil.copytree(world / 'data' / 'tiny', world / 'data' / 'withnotes')
+    (world / 'data' / 'withnotes' / 'notes.txt').write_text('mine too')
+    (world / 'out' / 'audio' / 'sample.wav').write_bytes(b'an earlier sample')
+    for name in ('plot.png', 'x_1.txt', 'tokens.bin'):
+        (world / 'p' / name).write_bytes(b'mine')
+    (world / 'p' / 'latin1.txt').write_bytes('caf\xe9 cr\xe8me, na\xefve '.encode('latin-1') * 50)
+    (world / 'p' / 'blank.txt').write_text(' \n\t \n' * 20)
+    (world / 'p' / 'short.txt').write_text('ab')
+    save_m1(world / 'out' / 'm1' / 'ckpt.pt')
+    m1 = {'path': str(world / 'out' / 'm1' / 'ckpt.pt'), 'hash': 'not-its-hash'}
+    equal_info_dataset(world / 'data' / 'ei', m1)
+    equal_info_dataset(world / 'data' / 'ei_moved', dict(m1, path=str(world / 'nowhere' / 'ckpt.pt')))
+    for damage in ('missing', 'short', 'edited', 'meta'):
+        equal_info_dataset(world / 'data' / f'ei_{damage}', m1)
+        streams, meta = (world / 'data' / f'ei_{damage}' / name for name in ('val.streams.bin', 'meta.json'))
+        {'missing': streams.unlink, 'short': lambda: streams.write_bytes(streams.read_bytes()[:5]),
+         'edited': lambda: streams.write_bytes(np.array([7, 7], dtype=np.uint32).tobytes()),
+         'meta': lambda: meta.write_text(meta.read_text().replace('"rows"', '"lines"'))}[damage]()
+    tiny_run(world, 'out/ei', dataset='ei')
+    _make_text_dataset(str(world), name='music27', dtype='uint16', vocab=27)
+    for name, loss in (('folders', 2.0), ('nan', float('nan'))):
+        log = world / 'results' / name / 'runs' / 'none' / 'seed1' / 'log.jsonl'
+        log.parent.mkdir(parents=True)
+        log.write_text(json.dumps({'config': {'dataset': 'tiny', 'n_layer': 1, 'n_embd': 8, 'block_size': 8,
+                                               'batch_size': 2, 'max_iters': 10}, 'params': 10}) + '\n' +
+                       ''.join(json.dumps({'iter': i, 'val_loss': l, 'step_ms': 1.0}) + '\n'
+                               for i, l in ((0, 3.0), (10, loss))))
+    (world / 'results' / 'folders' / 'summary.md').mkdir()
+    (world / 'results' / 'folders' / 'curves.png').mkdir()
+    return world
+
+
+# ---------------------------------------------------------------- data loss
+
+# inputs that are not there: had a script read them before it checked --out, it would fail on them instead
+PREPARE = [['prepare/text8.py', '--input', 'p/missing.txt'], ['prepare/bytes.py', '--input', 'p/missing.txt'],
+           ['prepare/spm.py', '--input', 'p/missing.txt'], ['prepare/bpe.py', '--input', 'p/missing.txt'],
+           ['prepare/equal_info.py', '--input', 'p/missing.txt', '--m1', 'out/missing/ckpt.pt'],
+           ['prepare/maestro.py', '--input', 'p/missing'], ['prepare/youtubemix.py', '--input', 'p/missing'],
+           ['prepare/pydocs.py']]
+
+
+def test_prepare_replaces_nothing_but_a_dataset(owned, run_scripts):
+    """--out of every prepare script: a folder of the user's files, a file, a dataset that holds a file of the
+    user's, a link, or a place under a file are refused before any work; only a dataset (or nothing) is replaced."""
+    os.symlink('tiny', owned / 'data' / 'link')
+    cases = []
+    for argv in PREPARE:
+        cases += [(argv + ['--out', 'notes'], 'holds no dataset of this project'),
+                  (argv + ['--out', 'p/text.txt'], 'is a file; nothing but a dataset is replaced'),
+                  (argv + ['--out', 'data/withnotes'], 'holds notes.txt, which a dataset does not have'),
+                  (argv + ['--out', 'data/link'], 'is a symbolic link'),
+                  (argv + ['--out', 'p/text.txt/new'], 'is a file, not a folder')]
+    try:
+        assert_refused(run_scripts, owned, cases)
+    finally:
+        os.remove(owned / 'data' / 'link')
+
+
+def test_outputs_never_replace_a_checkpoint_a_dataset_or_a_file(owned, run_scripts):
+    """sample.py, decode.py, plot_pmfs.py, bench.py: a checkpoint or a dataset's file never, with --overwrite=True
+    or not; any other file that exists only with --overwrite=True; each checked before loading or generating."""
+    nothing = ['sample.py', '--out_dir=new/none'] + LONG  # no checkpoint there: the output is checked before loading
+    decode = ['decode.py', '--data=data/nosuch']             # no dataset: the output is checked before reading it
+    cases = [(nothing + ['--output=out/text/ckpt.pt', '--overwrite=True'], 'it is a checkpoint'),
+             (nothing + ['--output=data/tiny/val.bin', '--overwrite=True'], "in a dataset's folder"),
+             (nothing + ['--output=data/tiny/sample.txt'], "in a dataset's folder"),
+             (nothing + ['--output=p/tokens.bin', '--overwrite=True'], "a .bin file"),
+             (nothing + ['--output=p/text.txt'], 'p/text.txt exists; replace it with --overwrite=True'),
+             (nothing + ['--output=p/x.txt', '--num_samples=2'], 'p/x_1.txt exists'),
+             (AUDIO, 'out/audio/sample.wav exists'),  # the default output, an earlier sample
+             (decode + ['--output=out/text/ckpt.pt', '--overwrite=True'], 'it is a checkpoint'),
+             (decode + ['--output=data/tiny/val.bin', '--overwrite=True'], "in a dataset's folder"),
+             (decode + ['--report=data/ei/report.json'], "in a dataset's folder"),
+             (decode + ['--output=p/text.txt'], 'exists; replace it with --overwrite=True'),
+             (decode + ['--output=p/a.txt', '--report=p/a.txt'], 'give each its own file'),
+             (AUDIO + ['--output=p/new.mid'], 'this audio model writes .wav files, not .mid'),  # a name of another kind
+             (TEXT + ['--output=p/new.wav'], 'this text model writes .txt files, not .wav'),
+             (['plot_pmfs.py', '--runs=new/none', '--output=out/text/ckpt.pt', '--overwrite=True'], 'name it x.png'),
+             (['plot_pmfs.py', '--runs=new/none', '--output=p/plot.png'], 'exists'),
+             (['bench.py', '--mode=positions', '--plot=p/plot.png'], 'p/plot.png exists')]
+    assert_refused(run_scripts, owned, cases)
+
+
+def test_overwrite_true_replaces_an_ordinary_file(owned, run_script, tmp_path):
+    (tmp_path / 'data').symlink_to(owned / 'data')
+    (tmp_path / 'out').symlink_to(owned / 'out')
+    (tmp_path / 'mine.txt').write_text('mine')
+    r = run_script(['sample.py', '--out_dir=out/text', '--max_new_tokens=5', '--device=cpu', '--output=mine.txt',
+                    '--overwrite=True'], tmp_path)
+    assert r.returncode == 0 and (tmp_path / 'mine.txt').read_text() != 'mine', r.stderr
+
+
+# ---------------------------------------------------------------- tracebacks and late failures
+
+def test_places_that_cannot_be_written_are_refused_before_the_work(owned, run_scripts):
+    cases = [(['sample.py', '--out_dir=new/none', '--output=p/text.txt/x.txt'] + LONG, 'is a file, not a folder'),
+             (AUDIO + ['--output=missing/x.wav'], 'does not exist'),
+             (['decode.py', '--data=data/nosuch', '--output=p/text.txt/x.txt'], 'is a file, not a folder'),
+             (['decode.py', '--data=data/nosuch', '--report=p/text.txt/r.json'], 'is a file, not a folder'),
+             (['plot_pmfs.py', '--runs=new/none', '--output=p/text.txt/x.png'], 'is a file, not a folder'),
+             (['prepare/equal_info.py', '--input', 'p/missing.txt', '--m1', 'x.pt', '--out', 'p/text.txt/ei'],
+              'is a file, not a folder'),
+             (['bench.py', '--mode=positions', '--plot=p'], 'name it x.png'),
+             (COMPARE + ['--variants=none', '--results=p/text.txt'], 'is a file'),
+             (COMPARE + ['--variants=none', '--results=notes'], 'holds files of its own'),
+             (['compare.py', '--replot=True', '--results=results/folders'], 'summary.md: it is a folder'),
+             (['train.py', '--out_dir=new/run', '--init_from=resume'] + TINY, 'does not exist'),
+             (['train.py', '--out_dir=data/tiny'] + TINY, "is a dataset's folder")]
+    assert_refused(run_scripts, owned, cases)
+
+
+@pytest.mark.skipif(not hasattr(os, 'geteuid') or os.geteuid() == 0, reason='root may write into a read-only folder')
+def test_a_read_only_folder_is_refused_before_the_work(owned, run_scripts, tmp_path):
+    shutil.copytree(owned / 'out' / 'audio', tmp_path / 'ro')
+    (tmp_path / 'ro' / 'sample.wav').unlink()
+    (tmp_path / 'data').symlink_to(owned / 'data')
+    (tmp_path / 'p').symlink_to(owned / 'p')
+    os.chmod(tmp_path / 'ro', 0o555)
+    try:
+        assert_refused(run_scripts, tmp_path, [
+            (['sample.py', '--out_dir=ro'] + LONG, 'is not writable'),
+            (['prepare/text8.py', '--input', 'p/text.txt', '--out', 'ro/data'], 'is not writable')])
+    finally:
+        os.chmod(tmp_path / 'ro', 0o755)
+
+
+def test_equal_info_datasets_damaged_regrouped_or_without_their_m1(owned, run_scripts):
+    cases = [(['prepare/equal_info.py', '--regroup', 'data/ei', '--bits', '32', '--out', 'new/x'],
+              '--bits 32: --regroup keeps the windows'),
+             (['decode.py', '--data=data/ei_missing'], 'val.streams.bin is missing: the Equal-Info dataset is damaged'),
+             (['decode.py', '--data=data/ei_short'], 'holds 5 bytes'),
+             (['decode.py', '--data=data/ei_edited'], 'does not add up to the 100 windows'),
+             (['decode.py', '--data=data/ei_meta'], 'has no whole number for rows'),
+             (['prepare/equal_info.py', '--regroup', 'data/ei_edited', '--token_bits', '8', '--out', 'new/x'],
+              'rebuild it with: python prepare/equal_info.py'),
+             (['decode.py', '--data=data/ei'], 'is not the M1 these tokens were made with'),
+             (['decode.py', '--data=data/ei_moved'], 'is not at'),
+             (['sample.py', '--out_dir=out/ei'] + LONG, 'is not the M1 these tokens were made with')]
+    assert_refused(run_scripts, owned, cases)
+
+
+def test_huge_numbers_and_misleading_messages(owned, run_scripts):
+    train = ['train.py', '--out_dir=new/run'] + TINY
+    cases = [(train + ['--dataset=tones', '--head=fourier', '--fourier_freqs=1000000'], 'fourier_freqs=1000000'),
+             (train + ['--dataset=tones', '--head=fourier', '--fourier_freqs=600'], "twice the Fourier head's 256 bins"),
+             (train + ['--n_embd=1048576', '--n_head=1'], 'not enough memory for this model'),
+             (train + ['--batch_size=1000000000000'], 'lower batch_size'),
+             (train + ['--eval_iters=1000000000000'], 'or eval_iters'),
+             (TEXT[:2] + ['--max_new_tokens=100000000000000000000', '--device=cpu'], 'not enough memory'),
+             (AUDIO[:2] + ['--seconds=1e16', '--output=p/new.wav', '--device=cpu'], 'not enough memory'),
+             (train + ['--dataset=tones', '--head=fourier', '--fourier_bins=1'], 'needs 2 bins or more'),
+             (train + ['--fourier_reg=nan'], 'fourier_reg=nan: use a finite number'),
+             (TEXT + ['--temperature=inf'], 'temperature=inf: use a finite number')]
+    assert_refused(run_scripts, owned, cases)
+
+
+def test_compare_checks_every_variant_before_the_first_run(owned, run_scripts):
+    cases = [(COMPARE + ['--variants=none,head=fourier'], "needs tokens that are ordered bins"),
+             (COMPARE + ['--variants=none,dataset=nosuch'], 'no dataset at data/nosuch'),
+             (COMPARE + ['--variants=soft:none,wide:n_embd=32+init_from=soft'], 'the weights of soft do not fit it'),
+             (COMPARE + ['--variants=soft:none,audio:dataset=tones+init_from=soft'], 'other tokens'),
+             (COMPARE + ['--variants=none,haar+block_size=50000'], 'block_size=50000')]
+    assert_refused(run_scripts, owned, cases)
+
+
+# ---------------------------------------------------------------- silent wrong behaviour
+
+def test_variant_labels_are_plain_names_and_a_nan_in_a_log_is_damage(owned, run_scripts):
+    cases = [(COMPARE + [f'--variants=none,{v}'], words) for v, words in [
+        ('..:haar', "'..' cannot name a run's folder"), ('x/y:haar', "'x/y' cannot name a run's folder"),
+        ('+', 'empty setting'), ('a:', 'empty setting'), ('haar++ema', 'empty setting'),
+        ('x:y:haar', "one ':' at most")]]
+    cases.append((['compare.py', '--replot=True', '--results=results/nan'], 'a val_loss that is not a finite number'))
+    assert_refused(run_scripts, owned, cases)
+
+
+def test_input_that_is_not_utf8_or_holds_no_text(owned, run_scripts, run_script, tmp_path):
+    m1 = ['--m1', 'out/m1/ckpt.pt', '--out', 'new/ei']
+    cases = [(['prepare/bytes.py', '--input', 'p/latin1.txt', '--out', 'new/b'], 'not UTF-8 text (150 byte(s)'),
+             (['prepare/spm.py', '--input', 'p/latin1.txt', '--out', 'new/s'], 'not UTF-8 text'),
+             (['prepare/equal_info.py', '--input', 'p/latin1.txt'] + m1, 'not UTF-8 text'),
+             (['prepare/equal_info.py', '--input', 'p/blank.txt'] + m1, 'holds no text'),
+             (['prepare/equal_info.py', '--input', 'p/short.txt'] + m1, 'too short to split')]
+    assert_refused(run_scripts, owned, cases)
+    # the datasets that normalise text keep going, and say how many bytes they could not read
+    r = run_script(['prepare/text8.py', '--input', str(owned / 'p' / 'latin1.txt'), '--out', 'data/t'], tmp_path)
+    assert r.returncode == 0 and 'warning: 150 byte(s) of 1 file(s) are not UTF-8' in r.stderr, r.stderr
+
+
+def test_settings_are_not_dropped(owned, run_scripts, tmp_path):
+    cases = [(['train.py', '--out_dir=new/m', '--dataset=music27', '--init_from=out/text/ckpt.pt'] + TINY[1:],
+              'trained on other tokens than data/music27 holds (chars tokens against midi_events'),
+             (['train.py', '--out_dir=out/text', '--init_from=resume'] + TINY, 'is at iter 1 already, and max_iters=1')]
+    assert_refused(run_scripts, owned, cases)
+    # fourier_bins=0 with fourier_start: the bins from there to the last of the dataset's
+    (tmp_path / 'data').symlink_to(owned / 'data')
+    train_here(tmp_path, TINY + ['--out_dir=run', '--dataset=tones', '--head=fourier', '--fourier_freqs=4',
+                                 '--fourier_start=10'])
+    args = torch.load(tmp_path / 'run' / 'ckpt.pt', weights_only=True)['model_args']
+    assert (args['fourier_start'], args['fourier_bins']) == (10, 246)
