@@ -27,11 +27,12 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import torch
 
-from common import (SystemConfig, autocast_context, model_config, parse_config, parse_variant, pick_device,
-                    pick_dtype)
+from settings import model_config, parse_config, parse_variant
+from system import SystemConfig, autocast_context, pick_device, pick_dtype
 from errors import main_guard
 from generate import decoding, decoding_step, generate, sample_next
-from model import (GPT, GPTConfig, MovingAverage, Wavelet, at_least, causal_convolution, causal_moving_average, one_of,
+from checks import at_least, one_of
+from model import (GPT, GPTConfig, MovingAverage, Wavelet, causal_convolution, causal_moving_average,
                    toeplitz_convolution, wavelet_windows)
 from outputs import check_figure, save_figure
 

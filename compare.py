@@ -39,9 +39,11 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
 import numpy as np
 import torch
 
-from common import (CONVERSION_HINT, MODEL_KEYS, TRAIN, ConfigError, defaults, load_dataset, parse_config,
-                    parse_settings, pretrained_problems, resolve_model, run_command, split_label)
-from errors import Interrupted, UserError, main_guard, reason
+from checkpoints import CONVERSION_HINT, pretrained_problems
+from dataset import load_dataset
+from errors import ConfigError, Interrupted, UserError, main_guard, reason
+from settings import MODEL_KEYS, TRAIN, defaults, parse_config, parse_settings, resolve_model, split_label
+from system import run_command
 from model import GPT, GPTConfig
 from outputs import check_file, save_figure, write_atomically
 import tokens

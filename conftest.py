@@ -105,7 +105,7 @@ def text_dataset():
 @pytest.fixture
 def train_config(tmp_path):
     """train_config(**kw): train.py's settings for a tiny, fast run on data/tiny under tmp_path."""
-    from common import TRAIN, parse_config
+    from settings import TRAIN, parse_config
 
     def make(**kw):
         c, _ = parse_config([], TRAIN)

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -203,10 +204,6 @@ def bytes_covered(data_dir, meta, split, offsets, block_size):
     return float(n[targets // per].sum() / per)
 
 
-def bits_per_byte(mean_loss, n_tokens, n_bytes):
-    """A mean loss in nats per token over n_tokens tokens, as bits per byte of the n_bytes they stand for."""
-    return mean_loss * n_tokens / math.log(2) / n_bytes
-
 
 def check_token_range(data_dir, meta, chunk=1 << 24):
     """Scan every split for ids >= vocab_size (a dataset built for another vocabulary)."""
@@ -223,3 +220,21 @@ def open_split(data_dir, meta, split):
     """One split as a read-only memmap. Open it afresh for each use: a long-lived memmap keeps
     growing the process's resident memory."""
     return np.memmap(os.path.join(data_dir, f"{split}.bin"), dtype=DTYPES[meta["dtype"]], mode="r")
+
+
+AUTO_PREPARE = {'pydocs': 'pydocs.py'}  # datasets that need no download: built on first use
+
+
+def load_dataset(name, master=True):
+    """data/<name>: its folder and meta.json, checked (the offline pydocs is built first if it is not there)."""
+    data_dir = os.path.join('data', name)
+    if name in AUTO_PREPARE and not os.path.exists(os.path.join(data_dir, 'meta.json')) and master:
+        print(f"building the offline dataset {data_dir} (first run only)")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prepare', AUTO_PREPARE[name])
+        r = subprocess.run([sys.executable, script, '--out', data_dir], stderr=subprocess.PIPE, text=True)
+        if r.returncode:  # its one-line error (--out refused, say) as ours
+            last = (r.stderr.strip().splitlines() or [f"building {data_dir} failed"])[-1]
+            raise UserError(last.removeprefix('error: '))
+    meta = read_meta(data_dir)
+    check_token_range(data_dir, meta)
+    return data_dir, meta

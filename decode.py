@@ -22,9 +22,9 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import numpy as np
 
-from common import ConfigError, parse_config
+from errors import ConfigError, main_guard
+from settings import parse_config
 from dataset import DTYPES, open_split, read_meta
-from errors import main_guard
 from outputs import check_file, write_atomically
 from prepare.common import input_text, split_text
 import tokens

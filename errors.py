@@ -13,6 +13,10 @@ class UserError(Exception):
     """A mistake the user can fix. The message names the problem and the fix, on one line."""
 
 
+class ConfigError(UserError):
+    """A bad setting: the message names it and what to use instead."""
+
+
 class Interrupted(Exception):
     """Stopped by Ctrl-C or SIGTERM. The message says what was saved and how to go on."""
 

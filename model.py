@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from checks import at_least, one_of, within
 from linear_attention import decay_rates, decayed_attention, recurrent_step
 
 
@@ -94,24 +95,6 @@ class GPTConfig:
         if self.wavelet == 'learnable' and cap and any(k % min(k, cap) for k in windows):
             raise ValueError(f"wavelet_max_kernel={cap} must divide every window k; use a power of two")
 
-
-def at_least(config, low, *keys):
-    for key in keys:
-        if not getattr(config, key) >= low:
-            raise ValueError(f"{key}={getattr(config, key)!r}: use {low} or more")
-
-
-def one_of(config, key, *choices):
-    if getattr(config, key) not in choices:
-        raise ValueError(f"{key}={getattr(config, key)!r}: choose one of {', '.join(map(repr, choices))}")
-
-
-def within(config, key, low, high=math.inf, low_open=False, high_open=False):
-    """low <= value <= high, either end open; NaN and infinities are rejected too."""
-    v = getattr(config, key)
-    if not (math.isfinite(v) and (low < v if low_open else low <= v) and (v < high if high_open else v <= high)):
-        bounds = f"{'>' if low_open else '>='} {low}" + ('' if high == math.inf else f" and {'<' if high_open else '<='} {high}")
-        raise ValueError(f"{key}={v!r}: use a finite number {bounds}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ side by side: a linear head against Fourier heads, on a dataset of ordered bins 
 
 Each run is an out_dir holding ckpt.pt (all of one dataset). The positions are the last of `rows`
 evenly spaced validation windows of block_size tokens. Also prints each model's mean PMF smoothness
-there (common.pmf_smoothness). Needs matplotlib.
+there (metrics.pmf_smoothness). Needs matplotlib.
 """
 import os
 import sys
@@ -19,10 +19,13 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
 import numpy as np
 import torch
 
-from common import ConfigError, load_checkpoint, load_model_state, model_config, parse_config, pmf_smoothness
+from checkpoints import load_checkpoint, load_model_state
+from errors import ConfigError, main_guard
+from metrics import pmf_smoothness
+from settings import model_config, parse_config
 from dataset import open_split, read_meta
-from errors import main_guard
-from model import GPT, GPTConfig, at_least
+from checks import at_least
+from model import GPT, GPTConfig
 from outputs import check_figure, save_figure
 import tokens
 

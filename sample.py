@@ -22,11 +22,13 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import torch
 
-from common import (ConfigError, SystemConfig, autocast_context, build_model, keep_checkpoint_model, load_checkpoint,
-                    load_model_state, memory_bytes, model_config, out_of_memory, parse_config, pick_device, pick_dtype)
-from errors import UserError, main_guard
+from checkpoints import load_checkpoint, load_model_state
+from errors import ConfigError, UserError, main_guard
+from settings import keep_checkpoint_model, model_config, parse_config
+from system import SystemConfig, autocast_context, build_model, memory_bytes, out_of_memory, pick_device, pick_dtype
 from generate import generate
-from model import GPTConfig, at_least, within
+from checks import at_least, within
+from model import GPTConfig
 from outputs import check_file
 import tokens
 

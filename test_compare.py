@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from common import TRAIN, ConfigError, parse_config, parse_variant
+from errors import ConfigError
+from settings import TRAIN, parse_config, parse_variant
 from compare import load_runs, main, paired_differences, summarize, train_seconds
 
 

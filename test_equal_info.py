@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from common import save_checkpoint
-from dataset import bits_per_byte, bytes_covered, read_meta, write_dataset
+from checkpoints import save_checkpoint
+from dataset import bytes_covered, read_meta, write_dataset
+from metrics import bits_per_byte
 from model import GPT, GPTConfig
 from tokens.byte_model import ByteModel, fixed_threads, frequency_tables
 from tokens.bytes import BOS, Bytes

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from common import TRAIN, load_checkpoint, parse_config
+from checkpoints import load_checkpoint
+from settings import TRAIN, parse_config
 from conftest import REPO, _make_text_dataset
 from dataset import read_meta, write_dataset
 from prepare import common as prepare_common

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import pmf_smoothness
+from metrics import pmf_smoothness
 from model import GPT, FourierHead, GPTConfig
 
 

@@ -136,7 +136,7 @@ def test_conversion_loads_every_softmax_tensor_bit_for_bit(tmp_path, monkeypatch
     assert records[0]['val_loss'] > 0
     # a source the model cannot take whole (learned positions: the table would be dropped)
     train(train_config(out_dir='learned', max_iters=2, eval_interval=2))
-    from common import ConfigError
+    from errors import ConfigError
     with pytest.raises(ConfigError, match='unused: transformer.wpe.weight'):
         train(train_config(out_dir='lin2', init_from='learned/ckpt.pt', attention='linear', position='rope'),
               given={'attention', 'position'})

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from common import TRAIN, ConfigError, parse_config
+from errors import ConfigError
+from settings import TRAIN, parse_config
 from dataset import DatasetError, open_split, read_meta, write_dataset
 import model as model_module
 from model import (GPT, GPTConfig, MovingAverage, Wavelet, causal_convolution, causal_moving_average,

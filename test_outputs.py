@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import save_checkpoint
+from checkpoints import save_checkpoint
 from conftest import _make_text_dataset
 from dataset import write_dataset
 from model import GPT, GPTConfig

@@ -19,7 +19,7 @@ import pytest
 REPO = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, REPO)
 import dataset  # noqa: E402
-from dataset import DatasetError  # noqa: E402
+from dataset import DatasetError
 from errors import main_guard  # noqa: E402
 from prepare import bpe, common, maestro, youtubemix  # noqa: E402
 from tokens import gpt2, midi, mulaw  # noqa: E402

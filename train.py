@@ -5,7 +5,7 @@ Train a GPT, with or without the wavelet operation, on one CPU / GPU / Apple GPU
     python train.py config/text8_wavelet.py --max_iters=2000
     torchrun --standalone --nproc_per_node=8 train.py config/text8_wavelet.py
 
-The settings and their defaults: TrainConfig and SystemConfig in common.py, the model's in
+The settings and their defaults: TrainConfig in settings.py and SystemConfig in system.py, the model's in
 model.GPTConfig (python train.py --help lists them all). A config file (plain assignments)
 overrides them, and --key=value overrides both; unknown keys, wrong types and values out of range
 are one-line errors. The resolved config goes into the checkpoint and the first line of
@@ -32,18 +32,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from common import (TRAIN, ConfigError, autocast_context, build_model, check_batch_memory, claim_out_dir,
-                    keep_checkpoint_model, load_checkpoint, load_dataset, load_model_state, load_pretrained,
-                    parse_config, pick_device, pick_dtype, pmf_smoothness, resolve_model, save_checkpoint,
-                    start_from_checkpoint)
-from dataset import bits_per_byte, bytes_covered, open_split
-from errors import Interrupted, main_guard, reason
+from checkpoints import claim_out_dir, load_checkpoint, load_model_state, load_pretrained, save_checkpoint
+from dataset import bytes_covered, load_dataset, open_split
+from errors import ConfigError, Interrupted, main_guard, reason
+from metrics import bits_per_byte, pmf_smoothness
+from settings import TRAIN, keep_checkpoint_model, parse_config, resolve_model, start_from_checkpoint
+from system import autocast_context, build_model, check_batch_memory, pick_device, pick_dtype
 from generate import generate
 from linear_attention import decay_rates
 import tokens
 
 # ----------------------------------------------------------------------------------------------
-# data (read with common.load_dataset)
+# data (read with dataset.load_dataset)
 
 def get_batch(data, offsets, block_size, device):
     x = torch.from_numpy(np.stack([data[o:o + block_size] for o in offsets]).astype(np.int64))

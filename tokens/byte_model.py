@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from common import load_checkpoint, load_model_state
+from checkpoints import load_checkpoint, load_model_state
 from errors import UserError
 from model import GPT, GPTConfig
 from tokens.bytes import BOS, VOCAB_SIZE

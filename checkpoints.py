@@ -1,0 +1,165 @@
+"""
+A run's folder and its checkpoint: out_dir claimed by a lock before anything is written there,
+checkpoints written atomically and read with one-line errors (plain tensors only), and another run's
+weights loaded into a model that must fit them (SUPRA's conversion adds only its phi layers).
+"""
+import os
+import pickle
+import sys
+from contextlib import contextmanager, suppress
+
+import torch
+
+from errors import ConfigError, UserError, reason
+from model import GPTConfig
+from outputs import DATASET_META
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so there out_dir is not locked (see claim_out_dir)
+    fcntl = None
+
+
+def save_checkpoint(path, state):
+    """Write through a temporary file and a rename: the previous checkpoint stays whole until the
+    new one is complete, and a failed write (a full disk) leaves nothing behind."""
+    tmp = path + '.tmp'
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch reports a failed write as a RuntimeError
+        raise UserError(f"could not write {path} ({reason(e, 80)}); is the disk full? Free some "
+                        f"space and go on with --init_from=resume (the previous checkpoint, if any, is intact)")
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+LOCK_FILE, CHECKPOINT = 'train.lock', 'ckpt.pt'
+
+
+
+@contextmanager
+def claim_out_dir(out_dir):
+    """Hold out_dir for this run, which also proves it can be written: a second run on it stops with a
+    one-line error naming this one. The lock is the operating system's, so it ends with the process,
+    even on kill -9. A partial checkpoint (ckpt.pt.tmp) that a killed run left in out_dir is removed."""
+    if os.path.isfile(os.path.join(out_dir, DATASET_META)):
+        raise ConfigError(f"out_dir={out_dir!r} is a dataset's folder; give the run a folder of its own, e.g. out/<name>")
+    path = os.path.join(out_dir, LOCK_FILE)
+    made, up = [], os.path.abspath(out_dir)  # the folders this claim creates: removed again if left empty
+    while not os.path.exists(up):
+        made.append(up)
+        up = os.path.dirname(up)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        while True:
+            f = open(path, 'a+')
+            try:
+                if fcntl:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or 'another run'
+                f.close()
+                raise ConfigError(f"out_dir={out_dir!r} is in use by {holder}; wait for it to end, or use another out_dir")
+            if os.path.exists(path) and os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+                break
+            f.close()  # the run before us removed the file between our open and our lock: take the new one
+        f.truncate(0)
+        f.write(f"the run with pid {os.getpid()} ({' '.join(sys.argv)[:120]})")
+        f.flush()
+        if not fcntl:
+            f.close()  # no lock to hold: the file only says who runs here
+    except OSError as e:
+        raise ConfigError(f"cannot write in out_dir={out_dir!r} ({e.strerror}); use a folder you can write to")
+    with suppress(FileNotFoundError):
+        os.remove(os.path.join(out_dir, CHECKPOINT + '.tmp'))  # ours (save_checkpoint's); no other file is touched
+    try:
+        yield
+    finally:
+        with suppress(FileNotFoundError):  # out_dir may have been deleted meanwhile
+            os.remove(path)  # before unlocking: the next run never locks a file that is no longer the lock
+        f.close()
+        for folder in made:  # a run that stopped before writing anything leaves no empty out_dir behind
+            with suppress(OSError):
+                os.rmdir(folder)
+
+
+CHECKPOINT_KEYS = {'model', 'model_args', 'meta'}
+
+
+
+def checkpoint_problem(ckpt):
+    """What makes a loaded file something other than a checkpoint of this project, or None."""
+    if not isinstance(ckpt, dict) or not CHECKPOINT_KEYS <= set(ckpt):
+        return f"it has no {', '.join(sorted(CHECKPOINT_KEYS))}"
+    weights = ckpt['model']
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        return "its 'model' is not a table of weights"
+    meta, args = ckpt['meta'], ckpt['model_args']
+    if not isinstance(meta, dict) or not isinstance(args, dict) or meta.get('vocab_size') != args.get('vocab_size'):
+        return "its model and its dataset facts ('meta') do not have one vocabulary"
+    return None
+
+
+def load_checkpoint(path):
+    """A checkpoint of this project, loaded with weights_only=True (plain tensors and types only)."""
+    if not os.path.exists(path):
+        raise ConfigError(f"no checkpoint at {path}; train one with train.py, or set out_dir to the run's folder")
+    if os.path.isdir(path):
+        raise ConfigError(f"{path} is a folder, not a checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # truncated, empty, random bytes, or pickled objects we do not load
+        # torch's text for an UnpicklingError advises weights_only=False, which would run any code in the file
+        why = 'not plain weights' if isinstance(e, pickle.UnpicklingError) else reason(e, 80)
+        raise ConfigError(f"{path} is not a readable checkpoint ({why}); it may be "
+                          f"truncated or from another program: train again, or use another out_dir")
+    problem = checkpoint_problem(ckpt)
+    if problem:
+        raise ConfigError(f"{path} is not a checkpoint of this project, or is damaged ({problem}); train again, "
+                          f"or use another out_dir")
+    try:
+        GPTConfig(**ckpt['model_args'])
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path} holds a model this code cannot build ({e}); it may be from a newer version")
+    return ckpt
+
+
+def load_model_state(model, state, source='the checkpoint'):
+    """Load weights, also from checkpoints of a torch.compile'd model (keys prefixed '_orig_mod.')."""
+    try:
+        model.load_state_dict({k.removeprefix('_orig_mod.'): v for k, v in state.items()})
+    except RuntimeError as e:  # missing, unexpected or misshapen tensors
+        raise ConfigError(f"the weights in {source} do not fit the model it describes ({reason(e, 120)}); it is "
+                          f"damaged: train again, or use another out_dir")
+
+
+def pretrained_problems(model, state):
+    """Why another run's weights `state` do not fit `model` ('' if they do): every tensor of the checkpoint must be
+    used, unchanged in shape, and the only tensors the model has beyond them are those a conversion adds
+    (model.converted_tensors()). Works on models built on the 'meta' device too (shapes only)."""
+    state = {k.removeprefix('_orig_mod.'): v for k, v in state.items()}
+    own = model.state_dict()
+    new = own.keys() - state.keys()
+    problems = [f"unused: {', '.join(sorted(state.keys() - own.keys())[:3])}" if state.keys() - own.keys() else '',
+                f"new beyond a conversion's: {', '.join(sorted(new - model.converted_tensors())[:3])}"
+                if new - model.converted_tensors() else '',
+                ', '.join(f"{k} is {tuple(state[k].shape)}, not {tuple(own[k].shape)}"
+                          for k in sorted(state.keys() & own.keys()) if state[k].shape != own[k].shape)[:200]]
+    return '; '.join(p for p in problems if p)
+
+
+CONVERSION_HINT = "a conversion keeps every other setting of the source (position='rope' for attention='linear')"
+
+
+
+def load_pretrained(model, state, source):
+    """Load another run's weights, which must fit (pretrained_problems). Returns the tensors a conversion added."""
+    problems = pretrained_problems(model, state)
+    if problems:
+        raise ConfigError(f"{source} does not fit this model ({problems}); {CONVERSION_HINT}")
+    state = {k.removeprefix('_orig_mod.'): v for k, v in state.items()}
+    missing, _ = model.load_state_dict(state, strict=False)
+    return sorted(missing)

@@ -1,0 +1,272 @@
+"""
+Settings: each is declared once, in a dataclass with its default, a comment that says what it does,
+and its allowed values (the model's in model.GPTConfig, the machine's in system.SystemConfig,
+training's here, each script's own in the script). A script reads them from config files (plain
+assignments) and --key=value, checked by name, type and value before any work starts. Then the
+settings that depend on the dataset or on a checkpoint are resolved once (resolve_model,
+keep_checkpoint_model, start_from_checkpoint), so that compare.py checks every variant as train.py
+will. Variants of a comparison or benchmark ('haar+wavelet_frac=0.25') are parsed here too.
+"""
+import ast
+import difflib
+import os
+import re
+import traceback
+from contextlib import suppress
+from dataclasses import MISSING, asdict, dataclass, fields
+
+from checks import at_least, within
+from errors import ConfigError
+from model import GPTConfig
+from system import SystemConfig
+
+
+@dataclass
+class TrainConfig:
+    # I/O
+    out_dir: str = 'out'
+    init_from: str = 'scratch'    # 'scratch' | 'resume' (from out_dir/ckpt.pt) | another run's ckpt.pt: start from
+                                  # its weights (e.g. convert softmax to attention='linear'), a new optimiser
+    overwrite: bool = False       # a new run (not resume) may replace the checkpoint and log already in out_dir
+    eval_interval: int = 250      # evaluate, log and checkpoint every this many iterations
+    eval_iters: int = 20          # evaluation uses eval_iters * batch_size * world_size fixed windows per split
+    eval_only: bool = False
+    sample_tokens: int = 0        # print a sample of this many tokens at the end (text datasets)
+    # data
+    dataset: str = 'pydocs'       # data/<dataset>/; 'pydocs' is built offline on first use
+    batch_size: int = 32          # sequences per process per micro-step
+    gradient_accumulation_steps: int = 1
+    overfit_single_batch: bool = False  # train on batch 0 forever: the quickest proof that the model learns
+    # AdamW with linear warmup and cosine decay
+    learning_rate: float = 1e-3
+    max_iters: int = 5000
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0        # 0: no clipping
+    decay_lr: bool = True
+    warmup_iters: int = 200
+    lr_decay_iters: int = 0       # 0: max_iters
+    min_lr: float = 1e-4
+    compile: bool = False         # torch.compile the model (CUDA)
+
+    def __post_init__(self):
+        at_least(self, 1, 'eval_interval', 'eval_iters', 'batch_size', 'gradient_accumulation_steps')
+        at_least(self, 0, 'max_iters', 'sample_tokens', 'warmup_iters', 'lr_decay_iters')
+        if self.init_from not in ('scratch', 'resume') and not self.init_from.endswith('.pt'):
+            raise ValueError(f"init_from={self.init_from!r}: use 'scratch', 'resume', or the path of a checkpoint (.pt)")
+        within(self, 'learning_rate', 0.0, low_open=True)
+        within(self, 'min_lr', 0.0, self.learning_rate)
+        within(self, 'weight_decay', 0.0)
+        within(self, 'beta1', 0.0, 1.0, high_open=True)
+        within(self, 'beta2', 0.0, 1.0, high_open=True)
+        within(self, 'grad_clip', 0.0)
+        if not self.dataset or not self.out_dir:
+            raise ValueError("dataset and out_dir must not be empty")
+
+
+TRAIN = (TrainConfig, SystemConfig, GPTConfig)  # everything train.py reads
+
+NOT_SETTINGS = {'vocab_size'}  # a GPTConfig field that comes from the dataset, not from the user
+
+MODEL_KEYS = [f.name for f in fields(GPTConfig) if f.name not in NOT_SETTINGS]
+
+
+def declared(groups):
+    """{key: (group, field)} of the dataclasses `groups`; each key is declared in one group only."""
+    out = {}
+    for group in groups:
+        for f in fields(group):
+            if group is GPTConfig and f.name in NOT_SETTINGS:
+                continue
+            assert f.name not in out, f"setting {f.name} is declared twice"
+            out[f.name] = (group, f)
+    return out
+
+
+def defaults(groups):
+    return {k: f.default for k, (_, f) in declared(groups).items() if f.default is not MISSING}
+
+
+def parse_value(key, text, want):
+    """--key=text as a Python literal (1e-3, True, 'x'); a string setting keeps its text as it is."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = text  # a bare word: --wavelet=haar
+    if want is float and type(value) is str:
+        with suppress(ValueError):
+            value = float(text)  # nan, inf: a float, which the setting's own check then judges
+    return text if want is str and type(value) is not str else value
+
+
+def set_value(config, key, value, where, known):
+    if key not in known:
+        close = difflib.get_close_matches(key, known, n=3)
+        raise ConfigError(f"unknown setting {key!r} in {where}" + (f"; did you mean {' or '.join(close)}?" if close else "")
+                          + " (--help lists every setting)")
+    want = known[key][1].type
+    if want is float and type(value) is int:
+        value = float(value)
+    if type(value) is not want:
+        raise ConfigError(f"{key}={value!r} in {where} should be a {want.__name__} (default {known[key][1].default!r})")
+    config[key] = value
+
+
+def read_config_file(path):
+    """The assignments of a config file: {name: value}, one-line errors for a file that is not one."""
+    if os.path.isdir(path):
+        raise ConfigError(f"{path} is a folder; give a config file such as config/quickstart.py")
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path} does not exist; see config/ for examples")
+    try:
+        with open(path, encoding='utf-8') as f:
+            source = f.read()
+        scope = {}
+        exec(compile(source, path, 'exec'), {}, scope)
+    except SyntaxError as e:
+        raise ConfigError(f"{path}, line {e.lineno}: {e.msg}; a config file is plain assignments like n_layer = 4")
+    except (Exception, SystemExit) as e:  # NameError and friends: the line in the file that raised it
+        line = [fr.lineno for fr in traceback.extract_tb(e.__traceback__) if fr.filename == path]
+        raise ConfigError(f"{path}{f', line {line[-1]}' if line else ''}: {type(e).__name__}: {e}; "
+                          f"a config file is plain assignments like wavelet = 'haar'")
+    return {k: v for k, v in scope.items() if not k.startswith('_')}
+
+
+def parse_config(argv, groups, doc=''):
+    """
+    Settings from the defaults of the dataclasses `groups`, then config files (plain assignments),
+    then --key=value, checked by name, type and allowed values. Returns (config, given): the
+    settings as one dict, and the set of keys that a file or the command line set.
+    """
+    known = declared(groups)
+    if any(a in ('-h', '--help') for a in argv):
+        print((doc.strip() + '\n\n' if doc else '') + 'Settings (--key=value; a config file sets the same names):')
+        for key, (group, f) in known.items():
+            print(f"  {key} = {f.default!r}")
+        raise SystemExit(0)
+    config, given = defaults(groups), set()
+    for arg in argv:
+        if arg.startswith('--'):
+            key, eq, text = arg[2:].partition('=')
+            if not eq:
+                raise ConfigError(f"{arg}: write --{key}=value")
+            set_value(config, key, parse_value(key, text, known[key][1].type if key in known else str), arg, known)
+            given.add(key)
+        else:
+            for key, value in read_config_file(arg).items():
+                set_value(config, key, value, arg, known)
+                given.add(key)
+    check_config(config, groups)
+    return config, given
+
+
+def check_config(config, groups, where=''):
+    """Each group's own checks (its __post_init__) on these values: a ConfigError naming the value."""
+    for group in groups:
+        values = {f.name: config[f.name] for f in fields(group) if f.name in config}
+        unknown = group is GPTConfig  # the dataset's vocabulary is not known yet: the largest one a dataset can have
+        if unknown:
+            values['vocab_size'] = 65536
+        try:
+            group(**values)
+        except ValueError as e:
+            placeholder = unknown and 'vocabulary of 65536' in str(e)
+            raise ConfigError(f"{where}{e}" + (" (65536, the most a dataset can have; the dataset's own is checked "
+                                               "once it is read)" if placeholder else ''))
+
+
+LABEL = re.compile(r"[\w.=+'-]+")  # a variant's label names its run's folder: a plain name
+
+
+def split_label(variant):
+    """'softmax:position=rope' -> ('softmax', 'position=rope'); without a label the variant names itself. The label
+    names the run's folder, so it must be a plain name (one-line ConfigError otherwise)."""
+    label, sep, settings = variant.partition(':')
+    if not (sep and label and '=' not in label and '+' not in label):
+        label, settings = variant, variant
+    if ':' in settings:
+        raise ConfigError(f"variant {variant!r}: one ':' at most, after a label (label:settings)")
+    if label in ('.', '..') or not LABEL.fullmatch(label):
+        raise ConfigError(f"variant {variant!r}: {label!r} cannot name a run's folder; a label (or a variant without "
+                          f"one) is letters, digits and _ . = + ' - only, and not '.' or '..'")
+    return label, settings
+
+
+def parse_variant(variant, config, groups, forbidden=()):
+    """
+    A variant of a comparison or benchmark: an optional label and ':', then settings joined by '+',
+    each key=value or a bare wavelet mode: 'none', 'haar', 'haar+wavelet_frac=0.25', 'head=fourier',
+    'linear:attention=linear+position=rope'. Returns the overrides, checked on top of config.
+    """
+    return parse_settings(split_label(variant)[1], f"variant {variant!r}", config, groups, forbidden)
+
+
+def parse_settings(settings, where, config, groups, forbidden=()):
+    """A variant's settings ('haar+wavelet_frac=0.25') as overrides, checked on top of config."""
+    known, overrides = declared(groups), {}
+    parts = settings.split('+')
+    if not all(parts):
+        raise ConfigError(f"{where} has an empty setting (a '+' at an end or twice, or nothing after ':'); join "
+                          f"settings with one '+', as in haar+wavelet_frac=0.25")
+    for part in parts:
+        key, eq, text = part.partition('=')
+        if not eq:  # a bare word is a wavelet mode
+            key, text = 'wavelet', part
+        if key in forbidden:
+            raise ConfigError(f"{where} sets {key}, which the comparison sets itself; remove it")
+        set_value(overrides, key, parse_value(key, text, known[key][1].type if key in known else str), where, known)
+    check_config(dict(config, **overrides), groups, where=f"{where}: ")
+    return overrides
+
+
+def model_config(config, vocab_size):
+    """The GPTConfig of these settings and a dataset's vocabulary (checked again now that it is known)."""
+    try:
+        return GPTConfig(**{k: config[k] for k in MODEL_KEYS}, vocab_size=vocab_size)
+    except ValueError as e:
+        raise ConfigError(str(e))
+
+
+def resolve_model(config, given, meta, bins):
+    """
+    The settings that depend on the dataset, resolved into config once and checked, before any work: the
+    Fourier head's bins among the dataset's ordered bins `bins` (a range, or None: tokens that are not bins of
+    one quantity; fourier_bins=0 takes them from fourier_start, if given, to the last), and the context
+    against the splits. Returns the model's GPTConfig for the dataset's vocabulary.
+    """
+    c, data = config, f"data/{config['dataset']}"
+    n_train, n_val = meta['tokens']['train'], meta['tokens']['val']
+    if min(n_train, n_val) <= c['block_size'] + 1:
+        raise ConfigError(f"block_size={c['block_size']} needs more than that many tokens per split of {data} "
+                          f"(train {n_train}, val {n_val}); lower block_size or give more data")
+    if c['head'] == 'fourier':
+        if bins is None:
+            raise ConfigError(f"head='fourier' needs tokens that are ordered bins of one quantity (audio levels); "
+                              f"{data} holds {meta['tokenizer']} tokens: use head='linear'")
+        if not c['fourier_bins']:
+            start = c['fourier_start'] if 'fourier_start' in given else bins.start
+            c['fourier_start'], c['fourier_bins'] = start, max(bins.stop - start, 0)
+        if not (bins.start <= c['fourier_start'] and c['fourier_start'] + c['fourier_bins'] <= bins.stop):
+            raise ConfigError(f"fourier_start={c['fourier_start']} and fourier_bins={c['fourier_bins']} leave the "
+                              f"ordered bins {bins.start} .. {bins.stop - 1} of {data}; set them inside, or to 0")
+    return model_config(c, meta['vocab_size'])
+
+
+def keep_checkpoint_model(config, given, saved, source):
+    """A run that goes on from a checkpoint keeps its model: the model keys that a file or the
+    command line set must equal the checkpoint's, the others are taken from it."""
+    saved = asdict(GPTConfig(**saved))  # fills options added since the checkpoint with their defaults
+    differ = [k for k in MODEL_KEYS if k in given and config[k] != saved[k]]
+    if differ:
+        raise ConfigError(f"{source} holds a model with " + ', '.join(f"{k}={saved[k]!r}" for k in differ) +
+                          ", but the settings say " + ', '.join(f"{k}={config[k]!r}" for k in differ) +
+                          "; drop those settings to go on with that model, or use a new out_dir")
+    config.update({k: saved[k] for k in MODEL_KEYS})
+
+
+def start_from_checkpoint(config, given, saved):
+    """A run that starts from another run's weights takes that model, except for the model keys that a
+    file or the command line set (attention='linear' converts softmax attention)."""
+    saved = asdict(GPTConfig(**saved))
+    config.update({k: saved[k] for k in MODEL_KEYS if k not in given})
