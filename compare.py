@@ -40,13 +40,12 @@ import numpy as np
 import torch
 
 from checkpoints import CONVERSION_HINT, pretrained_problems
-from dataset import load_dataset
+from dataset import load_dataset, tokenizer_for, tokens_differ
 from errors import ConfigError, Interrupted, UserError, main_guard, reason
 from settings import MODEL_KEYS, TRAIN, defaults, parse_config, parse_settings, resolve_model, split_label
 from system import run_command
 from model import GPT, GPTConfig
 from outputs import check_file, save_figure, write_atomically
-import tokens
 
 
 @dataclass
@@ -138,12 +137,12 @@ def check_run(run, given, source, source_label, where, datasets):
         meta = datasets[run['dataset']]
         if source:  # as train.py's init_from: the source's model, but for the settings given here
             source_args, source_meta = source
-            other = tokens.differ(source_meta, meta)  # the vocabulary size among the facts compared
+            other = tokens_differ(source_meta, meta)  # the vocabulary size among the facts compared
             if other:
                 raise ConfigError(f"it starts from {source_label}, trained on other tokens than data/{run['dataset']} "
                                   f"holds ({other}); start from a variant of this dataset")
             run.update({k: source_args[k] for k in MODEL_KEYS if k not in given})
-        config = resolve_model(run, given, meta, tokens.for_meta(meta).ordered)
+        config = resolve_model(run, given, meta, tokenizer_for(meta).ordered)
         if source:
             with torch.device('meta'):  # shapes only: nothing is allocated
                 problems = pretrained_problems(GPT(config), GPT(GPTConfig(**source_args)).state_dict())

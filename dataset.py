@@ -14,7 +14,6 @@ A dataset is written whole or not at all, and only where nothing is yet or over 
 """
 import glob
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import sys
 
 import numpy as np
 
+import tokens
 from errors import UserError, reason
 from outputs import check_dataset_folder
 
@@ -238,3 +238,47 @@ def load_dataset(name, master=True):
     meta = read_meta(data_dir)
     check_token_range(data_dir, meta)
     return data_dir, meta
+
+
+def read_streams(data_dir, meta, split):
+    """The window count of each stream of a split ({split}.streams.bin), checked against meta.json and the
+    split's tokens: a DatasetError that names the rebuild if the file or meta.json's window fields are missing,
+    truncated or edited."""
+    fields = [k for k in ("bits", "token_bits", "tokens_per_window", "cap", "rows", "threads")
+              if type(meta.get(k)) is not int or meta[k] < 1]
+    if fields:
+        raise DatasetError(f"{data_dir}/meta.json has no whole number for {', '.join(fields)}: the Equal-Info dataset "
+                           f"is damaged; {rebuild_hint(data_dir)}")
+    path = os.path.join(data_dir, f"{split}.streams.bin")
+    windows, rows = meta["tokens"][split] // meta["tokens_per_window"], meta["rows"]
+    if not os.path.isfile(path):
+        why = "is missing"
+    elif os.path.getsize(path) != 4 * rows:
+        why = f"holds {os.path.getsize(path)} bytes, not a 4-byte count for each of the {rows} streams"
+    else:
+        counts = np.fromfile(path, dtype=np.uint32)
+        why = None if int(counts.sum(dtype=np.int64)) == windows else f"does not add up to the {windows:,} windows of {split}.bin"
+    if not why and meta["tokens"][split] % meta["tokens_per_window"]:
+        why = f"does not fit {split}.bin, which ends inside a window"
+    if why:
+        raise DatasetError(f"{path} {why}: the Equal-Info dataset is damaged; {rebuild_hint(data_dir)}")
+    return counts.tolist()
+
+
+def tokenizer_kinds(meta):
+    """Every kind of token a meta.json can name: the plain ones (tokens/), and for a dataset of Equal-Info
+    windows theirs, which codes text with a GPT (equal_info/: torch and the model are imported only then)."""
+    if meta.get("tokenizer") == "equal_info":
+        from equal_info import EqualInfo
+        return dict(tokens.KINDS, equal_info=EqualInfo)
+    return tokens.KINDS
+
+
+def tokenizer_for(meta):
+    """The tokenizer of a dataset or a checkpoint, from its meta.json fields (checked)."""
+    return tokens.for_meta(meta, tokenizer_kinds(meta))
+
+
+def tokens_differ(a, b):
+    """How the tokens of two meta.json differ, in a few words, or None (tokens.differ)."""
+    return tokens.differ(a, b, {**tokenizer_kinds(a), **tokenizer_kinds(b)})

@@ -24,11 +24,10 @@ import numpy as np
 
 from errors import ConfigError, main_guard
 from settings import parse_config
-from dataset import DTYPES, open_split, read_meta
+from dataset import DTYPES, open_split, read_meta, read_streams, tokenizer_for
 from outputs import check_file, write_atomically
-from prepare.common import input_text, split_text
-import tokens
-from tokens.equal_info import EqualInfo, decode_streams, read_streams, unpack
+from texts import input_text, split_text
+from equal_info.coder import EqualInfo, decode_streams, unpack
 
 
 @dataclass
@@ -67,7 +66,7 @@ def main(argv):
                           f"(prepare/equal_info.py)")
     if c['split'] not in meta['tokens']:
         raise ConfigError(f"{c['data']} has no split {c['split']!r}; it has {', '.join(meta['tokens'])}")
-    tok = tokens.for_meta(meta)  # its fields checked
+    tok = tokenizer_for(meta)  # its fields checked
     streams = read_streams(c['data'], meta, c['split'])
     original = source_split(meta, c['split']) if c['check'] else None  # a moved source fails now, not after decoding
     m1 = tok.byte_model(c['m1'] or None)

@@ -22,12 +22,11 @@ import torch
 from checkpoints import load_checkpoint, load_model_state
 from errors import ConfigError, main_guard
 from metrics import pmf_smoothness
-from settings import model_config, parse_config
-from dataset import open_split, read_meta
+from settings import parse_config
+from dataset import open_split, read_meta, tokenizer_for
 from checks import at_least
 from model import GPT, GPTConfig
 from outputs import check_figure, save_figure
-import tokens
 
 
 @dataclass
@@ -49,7 +48,7 @@ def predictions(ckpt, windows):
     load_model_state(model, ckpt['model'])
     with torch.no_grad():
         logits, _ = model.eval()(torch.from_numpy(windows.astype(np.int64)))
-    bins = tokens.for_meta(ckpt['meta']).ordered
+    bins = tokenizer_for(ckpt['meta']).ordered
     p = torch.softmax(logits[:, -1].float(), -1)[:, bins.start:bins.stop]
     return (p / p.sum(-1, keepdim=True)).numpy()
 
@@ -63,7 +62,7 @@ def main(argv):
         if not isinstance(ck.get('config'), dict) or not isinstance(ck['config'].get('dataset'), str):
             raise ConfigError(f"{run}/ckpt.pt names no dataset (weights only?); give out_dirs that train.py wrote")
     first = next(iter(ckpts.values()))
-    if tokens.for_meta(first['meta']).ordered is None:
+    if tokenizer_for(first['meta']).ordered is None:
         raise ConfigError(f"{runs[0]} was trained on {first['meta']['tokenizer']} tokens, not ordered bins")
     data_dir = os.path.join('data', first['config']['dataset'])
     meta, T = read_meta(data_dir), first['model_args']['block_size']

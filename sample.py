@@ -23,14 +23,14 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
 import torch
 
 from checkpoints import load_checkpoint, load_model_state
-from errors import ConfigError, UserError, main_guard
-from settings import keep_checkpoint_model, model_config, parse_config
-from system import SystemConfig, autocast_context, build_model, memory_bytes, out_of_memory, pick_device, pick_dtype
-from generate import generate
 from checks import at_least, within
+from dataset import tokenizer_for
+from errors import ConfigError, UserError, main_guard
+from generate import generate
 from model import GPTConfig
 from outputs import check_file
-import tokens
+from settings import keep_checkpoint_model, model_config, parse_config
+from system import SystemConfig, autocast_context, build_model, memory_bytes, out_of_memory, pick_device, pick_dtype
 
 
 @dataclass
@@ -86,7 +86,7 @@ def main(argv):
     ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
     ckpt = load_checkpoint(ckpt_path)
     keep_checkpoint_model(c, given, ckpt['model_args'], ckpt_path)
-    tok = tokens.for_meta(ckpt['meta'])
+    tok = tokenizer_for(ckpt['meta'])
     path = c['output'] or ('' if tok.text else os.path.join(c['out_dir'], 'sample' + tok.suffix))
     paths = output_paths(path, c['num_samples']) if path else []
     for p in paths:

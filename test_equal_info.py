@@ -1,5 +1,5 @@
 """
-Equal-Info Windows (tokens/windows.py, tokens/byte_model.py, tokens/equal_info.py, prepare/equal_info.py,
+Equal-Info Windows (equal_info/windows.py, equal_info/m1.py, equal_info/coder.py, prepare/equal_info.py,
 decode.py) and the byte-level kinds beside them (bytes, SentencePiece): exact round trips on random
 bytes and on text, the window arithmetic by hand, the uniform model, bits per byte by hand, and the
 command line's one-line errors. Small models made here (one trained for a few seconds); no network.
@@ -16,10 +16,10 @@ from checkpoints import save_checkpoint
 from dataset import bytes_covered, read_meta, write_dataset
 from metrics import bits_per_byte
 from model import GPT, GPTConfig
-from tokens.byte_model import ByteModel, fixed_threads, frequency_tables
+from equal_info.m1 import ByteModel, fixed_threads, frequency_tables
 from tokens.bytes import BOS, Bytes
-from tokens.equal_info import EqualInfo, decode_streams, encode_streams, pack, unpack
-from tokens.windows import PRECISION, encode_window, shortest_code
+from equal_info.coder import EqualInfo, decode_streams, encode_streams, pack, unpack
+from equal_info.windows import PRECISION, encode_window, shortest_code
 
 CAP, BITS = 12, 16
 
@@ -290,8 +290,8 @@ def test_bytes_and_sentencepiece_datasets(tmp_path, run_script):
     pytest.importorskip('sentencepiece')
     ok(run_script(['prepare/spm.py', '--input', 'in.txt', '--out', 'data/spm', '--vocab', '300'], tmp_path))
     meta = read_meta(str(tmp_path / 'data/spm'))
-    import tokens
-    tok = tokens.for_meta(meta)
+    from dataset import tokenizer_for
+    tok = tokenizer_for(meta)
     val = np.fromfile(tmp_path / 'data/spm/val.bin', dtype=np.uint16)
     original = (tmp_path / 'in.txt').read_text()
     n_val = int(len(original) * 0.05)
@@ -302,7 +302,7 @@ def test_bytes_and_sentencepiece_datasets(tmp_path, run_script):
 
 def test_real_text_round_trip(trained_m1):
     """Real prose (Python's own docstrings, always here): exact, window by window."""
-    from prepare.common import collect
+    from texts import collect
     data = collect().encode()[200_000:208_000]
     m1 = ByteModel(trained_m1)
     values, counts, streams, _ = encode_streams(m1, data, 16, CAP, BITS, progress=False)

@@ -3,7 +3,7 @@ modules, and nothing imports a script (train.py, sample.py, bench.py, compare.py
 import ast
 import os
 
-SCRIPTS = {'train', 'sample', 'bench', 'compare', 'decode'}
+SCRIPTS = {'train', 'sample', 'bench', 'compare', 'decode', 'plot_pmfs'}
 
 
 def project_modules(repo):
@@ -45,6 +45,23 @@ def test_no_import_cycles_and_no_script_is_imported(repo):
         visit(m, [m])
     # the model file stands alone, but for two leaves: the arithmetic of linear attention and the settings checks
     assert graph['model'] <= {'linear_attention', 'checks'} and graph['linear_attention'] == graph['checks'] == set()
+
+
+def test_tokenizers_import_no_model_and_no_script_imports_prepare(repo):
+    """tokens/ holds plain tokenizers: nothing there reaches the model, even indirectly (the learned one,
+    Equal-Info's, is equal_info/). Only the prepare scripts import prepare/ (its common part)."""
+    mods = project_modules(repo)
+    graph = {m: imports(p, mods) - {m} for m, p in mods.items()}
+
+    def reach(m, seen=()):
+        for d in graph[m] - set(seen):
+            seen = reach(d, seen + (d,))
+        return seen
+    for m in mods:
+        if m == 'tokens' or m.startswith('tokens.'):
+            assert not {'model', 'checkpoints', 'system', 'settings', 'equal_info'} & set(reach(m)), m
+        if not m.startswith('prepare'):
+            assert not {d for d in graph[m] if d.startswith('prepare')}, f"{m} imports {graph[m]}"
 
 
 def test_every_config_file_is_valid(repo):

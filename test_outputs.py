@@ -21,7 +21,7 @@ from dataset import write_dataset
 from model import GPT, GPTConfig
 from test_failures import TINY, tiny_run, train_here, world  # noqa: F401 (world: the user's folder, a fixture)
 from tokens.bytes import Bytes
-from tokens.equal_info import EqualInfo
+from equal_info.coder import EqualInfo
 
 LONG = ['--max_new_tokens=100000000', '--device=cpu']  # hours of generation, had it begun
 TEXT, AUDIO = ['sample.py', '--out_dir=out/text'] + LONG, ['sample.py', '--out_dir=out/audio'] + LONG

@@ -13,7 +13,7 @@ import pytest
 
 from dataset import DatasetError, read_meta
 from prepare import pydocs, text8
-from prepare.common import split_by_fraction
+from texts import split_by_fraction
 from tokens import chars
 TINY_MODEL = ['--n_layer=1', '--n_head=2', '--n_embd=16', '--block_size=32', '--batch_size=4', '--max_iters=4',
               '--eval_interval=2', '--eval_iters=1', '--device=cpu', '--wavelet=haar']

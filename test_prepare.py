@@ -22,6 +22,7 @@ import dataset  # noqa: E402
 from dataset import DatasetError
 from errors import main_guard  # noqa: E402
 from prepare import bpe, common, maestro, youtubemix  # noqa: E402
+import texts  # noqa: E402
 from tokens import gpt2, midi, mulaw  # noqa: E402
 
 REAL_DATA = os.path.join(REPO, "..", "shared", "data")
@@ -488,13 +489,13 @@ def test_bpe_bad_inputs(tmp_path, monkeypatch):
     monkeypatch.setattr(gpt2, "_encoding", FakeGPT2())
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no .txt files"):
-        common.read_documents(str(tmp_path / "empty"))
+        texts.read_documents(str(tmp_path / "empty"))
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(DatasetError, match="not a valid zip"):
-        common.read_documents(str(tmp_path / "bad.zip"))
+        texts.read_documents(str(tmp_path / "bad.zip"))
     with zipfile.ZipFile(tmp_path / "t.zip", "w") as z:
         z.writestr("text8", "anarchism originated")
-    assert common.read_documents(str(tmp_path / "t.zip")) == [("text8", "anarchism originated")]
+    assert texts.read_documents(str(tmp_path / "t.zip")) == [("text8", "anarchism originated")]
 
 
 # ---------------------------------------------------------------- download

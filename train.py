@@ -33,14 +33,13 @@ import torch
 from torch.nn import functional as F
 
 from checkpoints import claim_out_dir, load_checkpoint, load_model_state, load_pretrained, save_checkpoint
-from dataset import bytes_covered, load_dataset, open_split
+from dataset import bytes_covered, load_dataset, open_split, tokenizer_for, tokens_differ
 from errors import ConfigError, Interrupted, main_guard, reason
 from metrics import bits_per_byte, pmf_smoothness
 from settings import TRAIN, keep_checkpoint_model, parse_config, resolve_model, start_from_checkpoint
 from system import autocast_context, build_model, check_batch_memory, pick_device, pick_dtype
 from generate import generate
 from linear_attention import decay_rates
-import tokens
 
 # ----------------------------------------------------------------------------------------------
 # data (read with dataset.load_dataset)
@@ -200,12 +199,12 @@ def run_training(config, given, on_exit):
         if source['model_args']['vocab_size'] != meta['vocab_size']:
             raise ConfigError(f"{c['init_from']} has a vocabulary of {source['model_args']['vocab_size']} tokens, "
                               f"data/{c['dataset']} has {meta['vocab_size']}; start from a model of this dataset")
-        other = tokens.differ(source['meta'], meta)
+        other = tokens_differ(source['meta'], meta)
         if other:
             raise ConfigError(f"{c['init_from']} was trained on other tokens than data/{c['dataset']} holds ({other}, "
                               f"of one vocabulary size); start from a model of this dataset's tokens")
         start_from_checkpoint(c, given, source['model_args'])
-    tok = tokens.for_meta(meta)
+    tok = tokenizer_for(meta)
     bins = tok.ordered  # ordered bins of one quantity (audio levels), or None
     gpt_config = resolve_model(c, given, meta, bins)  # the settings that depend on the dataset, checked
     n_train = len(open_split(data_dir, meta, 'train'))

@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import parse_args, prepare_command, read_documents, split_by_fraction
+from prepare.common import parse_args, prepare_command
+from texts import read_documents, split_by_fraction
 from tokens.gpt2 import GPT2, get_encoding
 
 

@@ -7,7 +7,7 @@ training data of M1, the model that drives the Equal-Info coder (prepare/equal_i
     python prepare/bytes.py --input pydocs --out data/pydocs_bytes                # the built-in docstrings, as they are
 
 --input: a text file, a folder of .txt files, a zip, or 'pydocs' (Python's own docstrings, offline).
-Split: 90 / 5 / 5 % of the characters, in order (prepare/common.split_text: the same bytes as the
+Split: 90 / 5 / 5 % of the characters, in order (texts.split_text: the same bytes as the
 SentencePiece and Equal-Info datasets of the same input).
 
 Why --chunk for M1: an Equal-Info window is coded from an empty context, BOS then the window's
@@ -29,7 +29,8 @@ import numpy as np
 
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import input_text, parse_args, prepare_command, split_text
+from prepare.common import parse_args, prepare_command
+from texts import input_text, split_text
 from tokens.bytes import BOS, Bytes
 
 

@@ -1,6 +1,6 @@
 """
 Equal-Info Windows: text compressed by M1 (a byte-level GPT of this project) and an exact arithmetic
-coder, in windows of `bits` bits each, as tokens for M2 (tokens/equal_info.py says how).
+coder, in windows of `bits` bits each, as tokens for M2 (equal_info/coder.py says how).
 
     python prepare/bytes.py --input books/ --out data/books_m1 --chunk 16        # M1's data, then
     python train.py config/equal_info_m1.py --dataset=books_m1 --out_dir=out/m1_books
@@ -31,11 +31,11 @@ if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C ther
 import numpy as np
 
 from errors import main_guard
-from dataset import DTYPES, DatasetError, read_meta, write_dataset
-from prepare.common import input_text, parse_args, prepare_command, split_text
-import tokens
-from tokens.equal_info import EqualInfo, encode_streams, pack, read_streams, unpack
-from tokens.windows import PRECISION
+from dataset import DTYPES, DatasetError, read_meta, read_streams, tokenizer_for, write_dataset
+from prepare.common import parse_args, prepare_command
+from texts import input_text, split_text
+from equal_info.coder import EqualInfo, encode_streams, pack, unpack
+from equal_info.windows import PRECISION
 
 
 WINDOW_SETTINGS = {"bits": 16, "cap": 16, "rows": 512, "threads": 1}  # how windows are made; --regroup keeps them
@@ -51,7 +51,7 @@ def check_sizes(args):
 
 
 def encode(args, parser):
-    from tokens.byte_model import ByteModel  # torch: only when M1 is needed
+    from equal_info.m1 import ByteModel  # torch: only when M1 is needed
     m1 = ByteModel(args.m1, args.threads)      # first: a wrong checkpoint fails before the text is read
     text = input_text(args.input)
     source = args.input if args.input == "pydocs" and not os.path.exists(args.input) else os.path.abspath(args.input)
@@ -79,7 +79,7 @@ def regroup(args, parser):
     meta = read_meta(args.regroup)
     if meta.get("tokenizer") != EqualInfo.name:
         raise DatasetError(f"--regroup {args.regroup} holds {meta.get('tokenizer')!r} tokens, not Equal-Info windows")
-    meta = tokens.for_meta(meta).meta  # its fields checked
+    meta = tokenizer_for(meta).meta  # its fields checked
     kept = [f"--{k} {getattr(args, k)}" for k in WINDOW_SETTINGS if getattr(args, k) not in (None, meta[k])]
     if kept:
         raise DatasetError(f"{', '.join(kept)}: --regroup keeps the windows of {args.regroup} as they were made ("

@@ -20,7 +20,8 @@ if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import collect, parse_args, split_by_fraction
+from prepare.common import parse_args
+from texts import collect, split_by_fraction
 from tokens.chars import Chars, encode, normalize
 
 

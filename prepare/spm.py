@@ -23,7 +23,8 @@ import numpy as np
 
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import input_text, parse_args, prepare_command, split_text
+from prepare.common import parse_args, prepare_command
+from texts import input_text, split_text
 from tokens.spm import SentencePiece, library, train
 
 

@@ -21,7 +21,8 @@ if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 from errors import main_guard
 from dataset import DatasetError, write_dataset
-from prepare.common import download, parse_args, prepare_command, read_documents, split_by_fraction
+from prepare.common import download, parse_args, prepare_command
+from texts import read_documents, split_by_fraction
 from tokens.chars import Chars, encode, normalize
 
 # https first; the plain-http copy (the host's original address) is as safe, as the file must match its

@@ -22,7 +22,7 @@ from checkpoints import load_checkpoint, load_model_state
 from errors import UserError
 from model import GPT, GPTConfig
 from tokens.bytes import BOS, VOCAB_SIZE
-from tokens.windows import PRECISION
+from equal_info.windows import PRECISION
 
 TOTAL = 1 << PRECISION
 

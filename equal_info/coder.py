@@ -1,8 +1,8 @@
 """
 Equal-Info Windows (Lester et al., "Training LLMs over Neurally Compressed Text", arXiv 2404.03626):
-text compressed by an arithmetic coder that a small byte-level GPT drives (M1, tokens/byte_model.py),
+text compressed by an arithmetic coder that a small byte-level GPT drives (M1, equal_info/m1.py),
 cut into windows that each compress to exactly `bits` bits, the coder and M1's context starting
-afresh at every window (the exact arithmetic and the Delay rule: tokens/windows.py). M2 trains on
+afresh at every window (the exact arithmetic and the Delay rule: equal_info/windows.py). M2 trains on
 the windows' bits, most significant first, in tokens of token_bits: b=16 is one token of 65,536
 (v=65k) or two of 256 (v=256).
 
@@ -19,11 +19,10 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from dataset import DatasetError, rebuild_hint
 from errors import UserError
 from tokens.base import Tokenizer
 from tokens.bytes import BOS
-from tokens.windows import PRECISION, WindowDecoder, encode_window
+from equal_info.windows import PRECISION, WindowDecoder, encode_window
 
 
 def encode_streams(m1, data, rows, cap, bits, progress=True):
@@ -104,30 +103,6 @@ def decode_streams(m1, values, stream_windows, cap, bits, strict=True, progress=
     return out
 
 
-def read_streams(data_dir, meta, split):
-    """The window count of each stream of a split ({split}.streams.bin), checked against meta.json and the
-    split's tokens: a DatasetError that names the rebuild if the file or meta.json's window fields are missing,
-    truncated or edited."""
-    fields = [k for k in ("bits", "token_bits", "tokens_per_window", "cap", "rows", "threads")
-              if type(meta.get(k)) is not int or meta[k] < 1]
-    if fields:
-        raise DatasetError(f"{data_dir}/meta.json has no whole number for {', '.join(fields)}: the Equal-Info dataset "
-                           f"is damaged; {rebuild_hint(data_dir)}")
-    path = os.path.join(data_dir, f"{split}.streams.bin")
-    windows, rows = meta["tokens"][split] // meta["tokens_per_window"], meta["rows"]
-    if not os.path.isfile(path):
-        why = "is missing"
-    elif os.path.getsize(path) != 4 * rows:
-        why = f"holds {os.path.getsize(path)} bytes, not a 4-byte count for each of the {rows} streams"
-    else:
-        counts = np.fromfile(path, dtype=np.uint32)
-        why = None if int(counts.sum(dtype=np.int64)) == windows else f"does not add up to the {windows:,} windows of {split}.bin"
-    if not why and meta["tokens"][split] % meta["tokens_per_window"]:
-        why = f"does not fit {split}.bin, which ends inside a window"
-    if why:
-        raise DatasetError(f"{path} {why}: the Equal-Info dataset is damaged; {rebuild_hint(data_dir)}")
-    return counts.tolist()
-
 
 def pack(values, bits, token_bits):
     """Window values -> tokens: each value's bits, most significant first, token_bits at a time."""
@@ -172,7 +147,7 @@ class EqualInfo(Tokenizer):
 
     def byte_model(self, path=None):
         """The M1 these tokens were made with: at meta's path, or at `path`; another M1 is refused."""
-        from tokens.byte_model import ByteModel  # torch and the model: only when coding
+        from equal_info.m1 import ByteModel  # torch and the model: only when coding
         want = self.meta.get("m1") or {}
         if self._m1 is None or (path and path != self._m1.path):
             if not path and not os.path.isfile(want.get("path", "")):
