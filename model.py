@@ -208,7 +208,7 @@ class WaveletCache:
         if self.inputs is None or self.inputs.shape[0] != B:
             self.inputs = torch.zeros(B, self.span, n, device=xm.device)  # float32, whatever xm is
             self.kernel = kernel.detach().contiguous().clone()
-            self.lags = torch.arange(self.span, device=xm.device)
+            self.lags, self.batch = torch.arange(self.span, device=xm.device), torch.arange(B, device=xm.device)
         else:  # in place: a captured decoding step keeps reading these tensors
             self.inputs.zero_()
             self.kernel.copy_(kernel)
@@ -216,10 +216,19 @@ class WaveletCache:
         self.inputs.index_copy_(1, torch.arange(T - keep, T, device=xm.device) % self.span, xm[:, T - keep:])
 
     def step(self, xm, pos):
-        """The kernel's weighted sum at position pos (a 0-d tensor), xm (B, 1, n) the input there. Row r
-        holds position pos - lag with lag = (pos - r) % span, so it is weighted by kernel[lag]."""
-        self.inputs.index_copy_(1, (pos % self.span).view(1), xm.float())
-        return (self.inputs * self.kernel.index_select(0, (pos - self.lags) % self.span)).sum(1, keepdim=True)
+        """The kernel's weighted sum at position pos (0-d, or one per row), xm (B, 1, n) the input there.
+        Ring row r holds position pos - lag with lag = (pos - r) % span, so it is weighted by kernel[lag]."""
+        B, _, n = xm.shape
+        if pos.dim() == 0:  # every row at one position: the cheaper write
+            self.inputs.index_copy_(1, (pos % self.span).view(1), xm.float())
+        else:
+            self.inputs[self.batch, pos % self.span] = xm[:, 0].float()
+        lag = (pos.view(-1, 1) - self.lags) % self.span  # (1 or B, span)
+        weights = self.kernel.index_select(0, lag.flatten()).view(-1, self.span, n)
+        return (self.inputs * weights).sum(1, keepdim=True)
+
+    def restart(self, rows):
+        self.inputs[rows] = 0
 
     def tensors(self):
         return [self.inputs]
@@ -275,7 +284,8 @@ class Wavelet(nn.Module):
 
     def forward(self, x, pos=None, cache=None):
         """x: (B, T, C). pos None: a whole sequence from position 0, which also fills the cache if one
-        is given. Otherwise one new token (T = 1) at position pos, a 0-d tensor, from the cache."""
+        is given. Otherwise one new token (T = 1) at position pos, a tensor (0-d, or (B,): a position per
+        row), from the cache. The same holds for every module's forward below."""
         if pos is None:
             xm = x[..., :self.n_mod].float()
             y = self.average(xm)
@@ -284,7 +294,7 @@ class Wavelet(nn.Module):
         else:  # one float32 dot product per coordinate
             y = cache.step(x[..., :self.n_mod], pos)
             if self.valid:
-                y = y * self.scale.index_select(0, pos.clamp(max=self.span - 1).view(1))
+                y = y * self.scale.index_select(0, pos.clamp(max=self.span - 1).view(-1))[:, None]
         return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
 
     def average(self, xm):
@@ -320,13 +330,13 @@ class Wavelet(nn.Module):
 
 def rotate(x, pos=None):
     """Rotary position embedding (Su et al. 2021) of x (B, H, T, D) at positions 0 .. T-1, or of one
-    token at position pos (a 0-d tensor): the pair (x_i, x_{i+D/2}) turns by the angle
+    token at position pos (a tensor, 0-d or one per row): the pair (x_i, x_{i+D/2}) turns by the angle
     p * 10000^(-2i/D), so that q . k depends on positions only through their difference. Any position
     works: nothing limits it to block_size."""
     half = x.size(-1) // 2
     freq = 10000.0 ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
-    p = torch.arange(x.size(-2), device=x.device) if pos is None else pos.view(1)
-    angle = p.float()[:, None] * freq
+    p = torch.arange(x.size(-2), device=x.device)[:, None] if pos is None else pos.view(-1, 1, 1, 1)
+    angle = p.float() * freq
     cos, sin = angle.cos(), angle.sin()
     x1, x2 = x[..., :half].float(), x[..., half:].float()
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).to(x.dtype)
@@ -335,7 +345,9 @@ def rotate(x, pos=None):
 class KVCache:
     """The attention's keys and values of the positions encoded so far, in buffers of block_size
     positions allocated at first use and reused when the context is encoded again. A decoding step
-    attends to all block_size of them with a mask, so that its shapes never change (see GPT.decode)."""
+    attends to all block_size of them, so that its shapes never change (see GPT.decode), through
+    `bias`, which is 0 at the positions a row has and -inf at the others: kept up to date as tokens
+    come, it costs one write per step (a mask computed from the position costs several calls)."""
 
     def __init__(self, size):
         self.size, self.k, self.v = size, None, None
@@ -346,18 +358,29 @@ class KVCache:
         if self.k is None or self.k.shape[0] != B or self.k.dtype != k.dtype:
             # zeros, not empty: masked keys still enter the matmuls, and 0 * NaN would be NaN
             self.k, self.v = k.new_zeros(B, H, self.size, D), v.new_zeros(B, H, self.size, D)
-            self.positions = torch.arange(self.size, device=k.device)[None]  # (1, size): a mask row
+            self.bias, self.batch = k.new_empty(B, 1, 1, self.size), torch.arange(B, device=k.device)
         self.k[:, :, :T] = k
         self.v[:, :, :T] = v
+        self.bias[..., :T] = 0
+        self.bias[..., T:] = -math.inf
 
     def step(self, k, v, pos):
-        """Keep one token's k, v at position pos (a 0-d tensor): every buffer, and which positions are in it."""
-        self.k.index_copy_(2, pos.view(1), k)
-        self.v.index_copy_(2, pos.view(1), v)
-        return self.k, self.v, self.positions <= pos
+        """Keep one token's k, v at position pos (0-d, or one per row): the buffers, and the bias."""
+        if pos.dim() == 0:  # every row at one position: the cheaper writes
+            self.k.index_copy_(2, pos.view(1), k)
+            self.v.index_copy_(2, pos.view(1), v)
+            self.bias.index_fill_(3, pos.view(1), 0)
+        else:
+            self.k[self.batch, :, pos] = k[:, :, 0]
+            self.v[self.batch, :, pos] = v[:, :, 0]
+            self.bias[self.batch, 0, 0, pos] = 0
+        return self.k, self.v, self.bias
+
+    def restart(self, rows):
+        self.bias[rows] = -math.inf
 
     def tensors(self):
-        return [self.k, self.v]
+        return [self.k, self.v, self.bias]
 
 
 class CausalSelfAttention(nn.Module):
@@ -404,6 +427,9 @@ class LinearCache:
             self.state = state
         else:
             self.state.copy_(state)
+
+    def restart(self, rows):
+        self.state[rows] = 0
 
     def tensors(self):
         return [self.state]
@@ -577,12 +603,24 @@ class FourierHead(nn.Module):
 
 class Cache:
     """What decoding keeps between calls (see generate.py): each block's state (a LayerCache), and pos,
-    the position of the next token, as a 0-d tensor on the model's device. GPT.forward fills it with a
-    context, then each GPT.decode adds one token, in place."""
+    the position of the next token, as a tensor on the model's device: 0-d, or after restart() one per
+    row. GPT.forward fills it with a context, then each GPT.decode adds one token, in place."""
 
     def __init__(self, model):
-        self.pos = None
+        self.pos, self.batch = None, 0
         self.layers = [block.new_cache() for block in model.transformer.h]
+
+    def restart(self, rows):
+        """The rows `rows` (a bool mask, or indices) start afresh: their next token is at position 0, and
+        no state of theirs is kept (keys past a row's position are masked; wavelet inputs and linear
+        attention states are cleared). For streams that each go their own way (Equal-Info's coder)."""
+        if self.pos.dim() == 0:
+            self.pos = self.pos.expand(self.batch).clone()
+        self.pos[rows] = 0
+        for layer in self.layers:
+            for part in (layer.attn, layer.wavelet):
+                if part is not None and hasattr(part, 'restart'):
+                    part.restart(rows)
 
     def tensors(self):
         """Every tensor a decoding step writes (to put them back after a trial run)."""
@@ -652,8 +690,8 @@ class GPT(nn.Module):
         for i, block in enumerate(self.transformer.h):
             x = block(x, None, cache.layers[i] if cache is not None else None)
         if cache is not None:
-            if cache.pos is None:
-                cache.pos = torch.tensor(T, device=idx.device)
+            if cache.pos is None or cache.batch != B:
+                cache.pos, cache.batch = torch.tensor(T, device=idx.device), B
             cache.pos.fill_(T)
         x = self.transformer.ln_f(x)
         if targets is None:
@@ -665,14 +703,14 @@ class GPT(nn.Module):
         return logits, loss
 
     def decode(self, idx, cache):
-        """One more token per row, idx (B, 1), at position cache.pos after a forward that filled the cache:
-        its logits (B, 1, V). Every shape is the same at every position and the cache is written in place,
+        """One more token per row, idx (B, 1), at position cache.pos (one for all rows, or one per row after
+        cache.restart) after a forward that filled the cache: its logits (B, 1, V). Every shape is the same at every position and the cache is written in place,
         so this step can be compiled once and captured as a CUDA graph (generate.py). The caller keeps
         cache.pos below context_limit."""
         pos = cache.pos
         x = self.transformer.wte(idx)
         if 'wpe' in self.transformer:
-            x = x + self.transformer.wpe(pos.view(1))
+            x = x + self.transformer.wpe(pos.view(-1))[:, None]
         x = self.transformer.drop(x)
         for block, layer in zip(self.transformer.h, cache.layers):
             x = block(x, pos, layer)

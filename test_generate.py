@@ -197,6 +197,31 @@ def test_the_cache_is_written_in_place(variant):
             assert [t.data_ptr() for t in cache.tensors()] == where
 
 
+@pytest.mark.parametrize('variant', [dict(wavelet='haar', wavelet_pad='valid'), dict(attention='linear', position='rope',
+                                     wavelet='learnable'), dict(position='rope')], ids=ids)
+def test_rows_at_their_own_positions(variant):
+    """Streams that each go their own way (Equal-Info's coder): after cache.restart(rows), those rows start
+    again at position 0 while the others go on, and every row's logits are those of a full forward of
+    its own tokens since its start."""
+    model = trained_looking(**variant)
+    seq = torch.randint(0, 27, (3, 30), generator=torch.Generator().manual_seed(1))
+    starts = [0, 0, 0]
+    cache = model.new_cache()
+    with torch.inference_mode():
+        model(seq[:, :1], cache=cache)
+        for t in range(1, 30):
+            if t in (7, 19):  # row 1 starts again at t = 7, rows 0 and 2 at t = 19
+                rows = torch.tensor([1]) if t == 7 else torch.tensor([0, 2])
+                cache.restart(rows)
+                for r in rows.tolist():
+                    starts[r] = t
+            logits = model.decode(seq[:, t:t + 1], cache)
+            for r in range(3):
+                full, _ = model(seq[r:r + 1, starts[r]:t + 1])
+                assert torch.allclose(logits[r], full[0, -1:], atol=1e-4), (t, r)
+    assert cache.pos.tolist() == [30 - 19, 30 - 7, 30 - 19]
+
+
 def test_compiled_decoding_gives_the_same_tokens():
     """generate(compile=True): the step through inductor (real code generation, on the CPU here)."""
     torch._dynamo.reset()
