@@ -40,12 +40,12 @@ import numpy as np
 import torch
 
 from checkpoints import CONVERSION_HINT, pretrained_problems
-from dataset import load_dataset, tokenizer_for, tokens_differ
+from dataset import Dataset, tokens_differ
 from errors import ConfigError, Interrupted, UserError, main_guard, reason
-from settings import MODEL_KEYS, TRAIN, defaults, parse_config, parse_settings, resolve_model, split_label
-from system import run_command
 from model import GPT, GPTConfig
 from outputs import check_file, save_figure, write_atomically
+from settings import TRAIN, defaults, parse_config, parse_settings, resolve_model, split_label
+from system import run_command
 
 
 @dataclass
@@ -129,28 +129,26 @@ def plan(c):
 def check_run(run, given, source, source_label, where, datasets):
     """What train.py checks as a run starts, checked now for one variant: its dataset is there, the settings that
     depend on it fit it (head='fourier' needs ordered bins, the context the splits), and a variant that starts
-    from another fits that one's weights and tokens. Returns (model settings, dataset meta) for variants that
-    start from this one. datasets: {name: meta} read so far."""
+    from another fits that one's weights and tokens. Returns (model_args, dataset) for variants that start from
+    this one. source: the (model_args, dataset) of the variant it starts from, or None. datasets: {name: Dataset}."""
     try:
         if run['dataset'] not in datasets:
-            datasets[run['dataset']] = load_dataset(run['dataset'])[1]
-        meta = datasets[run['dataset']]
+            datasets[run['dataset']] = Dataset(run['dataset'])
+        data = datasets[run['dataset']]
         if source:  # as train.py's init_from: the source's model, but for the settings given here
-            source_args, source_meta = source
-            other = tokens_differ(source_meta, meta)  # the vocabulary size among the facts compared
+            other = tokens_differ(source[1].meta, data.meta)  # the vocabulary size among the facts compared
             if other:
                 raise ConfigError(f"it starts from {source_label}, trained on other tokens than data/{run['dataset']} "
                                   f"holds ({other}); start from a variant of this dataset")
-            run.update({k: source_args[k] for k in MODEL_KEYS if k not in given})
-        config = resolve_model(run, given, meta, tokenizer_for(meta).ordered)
+        _, config = resolve_model(run, given, data, source and source[0], keep=False, source=source_label)
         if source:
             with torch.device('meta'):  # shapes only: nothing is allocated
-                problems = pretrained_problems(GPT(config), GPT(GPTConfig(**source_args)).state_dict())
+                problems = pretrained_problems(GPT(config), GPT(GPTConfig(**source[0])).state_dict())
             if problems:
                 raise ConfigError(f"the weights of {source_label} do not fit it ({problems}); {CONVERSION_HINT}")
     except UserError as e:
         raise ConfigError(f"{where}{e}")
-    return asdict(config), meta
+    return asdict(config), data
 
 
 def check_outputs(results, replot):

@@ -222,22 +222,61 @@ def open_split(data_dir, meta, split):
     return np.memmap(os.path.join(data_dir, f"{split}.bin"), dtype=DTYPES[meta["dtype"]], mode="r")
 
 
-AUTO_PREPARE = {'pydocs': 'pydocs.py'}  # datasets that need no download: built on first use
+AUTO_PREPARE = {"pydocs": "pydocs.py"}  # datasets that need no download: built on first use
 
 
-def load_dataset(name, master=True):
-    """data/<name>: its folder and meta.json, checked (the offline pydocs is built first if it is not there)."""
-    data_dir = os.path.join('data', name)
-    if name in AUTO_PREPARE and not os.path.exists(os.path.join(data_dir, 'meta.json')) and master:
-        print(f"building the offline dataset {data_dir} (first run only)")
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'prepare', AUTO_PREPARE[name])
-        r = subprocess.run([sys.executable, script, '--out', data_dir], stderr=subprocess.PIPE, text=True)
+class Dataset:
+    """
+    A dataset by name, opened and checked: data/<name>/ (the offline pydocs is built there first if it
+    is missing and build=True), its meta.json, its tokenizer, the ids that are ordered bins of one
+    quantity (audio levels; None for other tokens), and what training reads from it: batches drawn by
+    (seed, iteration), fixed evaluation windows, the bytes those stand for. Tokens come back as int64
+    numpy arrays: the device is the trainer's business.
+    """
+
+    def __init__(self, name, build=True):
+        self.name, self.folder = name, os.path.join("data", name)
+        if build and name in AUTO_PREPARE and not os.path.exists(os.path.join(self.folder, "meta.json")):
+            self.build()
+        self.meta = read_meta(self.folder)
+        check_token_range(self.folder, self.meta)
+        self.vocab_size = self.meta["vocab_size"]
+        self.tokenizer = tokenizer_for(self.meta)
+        self.ordered = self.tokenizer.ordered
+
+    def build(self):
+        print(f"building the offline dataset {self.folder} (first run only)")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prepare", AUTO_PREPARE[self.name])
+        r = subprocess.run([sys.executable, script, "--out", self.folder], stderr=subprocess.PIPE, text=True)
         if r.returncode:  # its one-line error (--out refused, say) as ours
-            last = (r.stderr.strip().splitlines() or [f"building {data_dir} failed"])[-1]
-            raise UserError(last.removeprefix('error: '))
-    meta = read_meta(data_dir)
-    check_token_range(data_dir, meta)
-    return data_dir, meta
+            last = (r.stderr.strip().splitlines() or [f"building {self.folder} failed"])[-1]
+            raise UserError(last.removeprefix("error: "))
+
+    def size(self, split):
+        return self.meta["tokens"][split]
+
+    def split(self, split):
+        return open_split(self.folder, self.meta, split)
+
+    def batch(self, split, offsets, block_size):
+        """(x, y): the windows of block_size tokens at `offsets`, and the same shifted by one (the targets)."""
+        data = self.split(split)
+        x = np.stack([data[o:o + block_size] for o in offsets]).astype(np.int64)
+        y = np.stack([data[o + 1:o + 1 + block_size] for o in offsets]).astype(np.int64)
+        return x, y
+
+    def train_offsets(self, seed, it, block_size, count):
+        """Window starts of global batch `it`: a function of (seed, it) alone, so a resumed run sees the
+        data an uninterrupted run would, and every DDP rank knows the whole batch."""
+        rng = np.random.default_rng([seed, it])
+        return rng.integers(0, self.size("train") - block_size, size=count)
+
+    def eval_offsets(self, split, block_size, count):
+        """Evenly spaced windows over the whole split: the same for every evaluation and every run."""
+        return np.linspace(0, self.size(split) - block_size - 1, count).astype(np.int64)
+
+    def bytes_covered(self, split, offsets, block_size):
+        return bytes_covered(self.folder, self.meta, split, offsets, block_size)
 
 
 def read_streams(data_dir, meta, split):

@@ -17,7 +17,7 @@ the same spans.
 """
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -31,7 +31,7 @@ from linear_attention import decay_rates, decayed_attention, recurrent_step
 @dataclass
 class GPTConfig:
     block_size: int = 512
-    vocab_size: int = 27          # set from the dataset
+    vocab_size: int = 0           # the dataset's (0 until it is read)
     n_layer: int = 10
     n_head: int = 8
     n_embd: int = 128
@@ -51,50 +51,24 @@ class GPTConfig:
     fourier_freqs: int = 64       # N, the Fourier head's frequencies
     fourier_reg: float = 1e-6     # weight of its smoothness regulariser, added to the training loss
     fourier_start: int = 0        # its bins are token ids fourier_start .. fourier_start+fourier_bins-1;
-    fourier_bins: int = 0         # 0: all tokens (train.py takes the dataset's ordered bins); others get a linear head
+    fourier_bins: int = 0         # 0: the dataset's ordered bins from fourier_start on; other tokens get a linear head
 
     def __post_init__(self):
-        """The allowed values of every option, checked here and nowhere else: one-line ValueErrors."""
-        at_least(self, 1, 'block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd')
-        at_least(self, 0, 'wavelet_levels', 'wavelet_max_kernel', 'wavelet_window', 'fourier_start', 'fourier_bins')
-        at_least(self, 1, 'fourier_freqs')
-        one_of(self, 'wavelet', 'none', 'haar', 'learnable', 'ema')
-        one_of(self, 'wavelet_pad', 'zero', 'valid')
-        one_of(self, 'head', 'linear', 'fourier')
-        one_of(self, 'position', 'learned', 'rope')
-        one_of(self, 'attention', 'softmax', 'linear')
-        within(self, 'fourier_reg', 0.0)
-        bins = self.fourier_bins or self.vocab_size - self.fourier_start
-        if self.head == 'fourier':
-            if self.fourier_start + max(bins, 1) > self.vocab_size:
-                raise ValueError(f"the Fourier head's bins from fourier_start={self.fourier_start} (fourier_bins="
-                                 f"{self.fourier_bins}) do not fit a vocabulary of {self.vocab_size}; set them inside it")
-            if bins < 2:
-                raise ValueError(f"the Fourier head needs 2 bins or more, and fourier_start={self.fourier_start}, "
-                                 f"fourier_bins={self.fourier_bins} give it {bins}; set fourier_bins to 2 or more")
-            if self.fourier_freqs >= 2 * bins:  # its tables grow as fourier_freqs * (fourier_freqs + bins)
-                raise ValueError(f"fourier_freqs={self.fourier_freqs}: use fewer than twice the Fourier head's {bins} "
-                                 f"bins (of a vocabulary of {self.vocab_size}): at every bin centre, frequency "
-                                 f"k + 2 * bins takes the values of k")
+        """The allowed values of every option, each checked beside the module that implements it:
+        one-line ValueErrors. vocab_size 0 (a dataset not read yet) skips the checks that need it."""
+        at_least(self, 1, 'block_size', 'n_layer', 'n_head', 'n_embd')
+        at_least(self, 0, 'vocab_size')
         within(self, 'dropout', 0.0, 1.0, high_open=True)
-        within(self, 'wavelet_frac', 0.0, 1.0, low_open=True)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not a multiple of n_head={self.n_head}")
-        if self.position == 'rope' and (self.n_embd // self.n_head) % 2:
-            raise ValueError(f"position='rope' needs an even head size; n_embd / n_head = {self.n_embd // self.n_head}")
-        if self.wavelet == 'none':
-            return
-        windows = wavelet_windows(self)
-        if not windows:
-            raise ValueError(f"wavelet_frac={self.wavelet_frac} of n_embd={self.n_embd} averages no coordinate; "
-                             f"raise wavelet_frac")
-        if max(windows) > self.block_size:
-            raise ValueError(f"a window of {max(windows)} tokens is longer than block_size={self.block_size}; "
-                             f"lower wavelet_levels or wavelet_window")
-        cap = self.wavelet_max_kernel
-        if self.wavelet == 'learnable' and cap and any(k % min(k, cap) for k in windows):
-            raise ValueError(f"wavelet_max_kernel={cap} must divide every window k; use a power of two")
+        Wavelet.check(self)
+        check_attention(self)
+        FourierHead.check(self)
 
+    def for_data(self, vocab_size, ordered):
+        """These settings on a dataset with this vocabulary, whose tokens `ordered` (a range of ids, or None)
+        are ordered bins of one quantity: with what an option takes from the data (the Fourier head's bins)."""
+        return FourierHead.for_data(self, vocab_size, ordered)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,6 +211,25 @@ class WaveletCache:
 class Wavelet(nn.Module):
     """Overwrites the first n_mod coordinates of the residual stream with causal averages."""
 
+    @staticmethod
+    def check(config):
+        one_of(config, 'wavelet', 'none', 'haar', 'learnable', 'ema')
+        one_of(config, 'wavelet_pad', 'zero', 'valid')
+        at_least(config, 0, 'wavelet_levels', 'wavelet_max_kernel', 'wavelet_window')
+        within(config, 'wavelet_frac', 0.0, 1.0, low_open=True)
+        if config.wavelet == 'none':
+            return
+        windows = wavelet_windows(config)
+        if not windows:
+            raise ValueError(f"wavelet_frac={config.wavelet_frac} of n_embd={config.n_embd} averages no coordinate; "
+                             f"raise wavelet_frac")
+        if max(windows) > config.block_size:
+            raise ValueError(f"a window of {max(windows)} tokens is longer than block_size={config.block_size}; "
+                             f"lower wavelet_levels or wavelet_window")
+        cap = config.wavelet_max_kernel
+        if config.wavelet == 'learnable' and cap and any(k % min(k, cap) for k in windows):
+            raise ValueError(f"wavelet_max_kernel={cap} must divide every window k; use a power of two")
+
     def __init__(self, config):
         super().__init__()
         windows = wavelet_windows(config)
@@ -340,6 +333,15 @@ def rotate(x, pos=None):
     cos, sin = angle.cos(), angle.sin()
     x1, x2 = x[..., :half].float(), x[..., half:].float()
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).to(x.dtype)
+
+
+def check_attention(config):
+    one_of(config, 'position', 'learned', 'rope')
+    one_of(config, 'attention', 'softmax', 'linear')
+    if config.position == 'rope' and (config.n_embd // config.n_head) % 2:
+        raise ValueError(f"position='rope' needs an even head size; n_embd / n_head = {config.n_embd // config.n_head}")
+    if config.qk_norm and config.attention != 'linear':
+        raise ValueError("qk_norm=True is for attention='linear' (it normalises the feature map's outputs); drop it")
 
 
 class KVCache:
@@ -545,6 +547,42 @@ class FourierHead(nn.Module):
     also gives the bins' share of the probability.
     """
 
+    @staticmethod
+    def check(config):
+        at_least(config, 0, 'fourier_start', 'fourier_bins')
+        at_least(config, 1, 'fourier_freqs')
+        within(config, 'fourier_reg', 0.0)
+        one_of(config, 'head', 'linear', 'fourier')
+        bins = config.fourier_bins or config.vocab_size - config.fourier_start
+        if config.head != 'fourier' or not config.vocab_size:
+            return
+        if config.fourier_start + max(bins, 1) > config.vocab_size:
+            raise ValueError(f"the Fourier head's bins from fourier_start={config.fourier_start} (fourier_bins="
+                             f"{config.fourier_bins}) do not fit a vocabulary of {config.vocab_size}; set them inside it")
+        if bins < 2:
+            raise ValueError(f"the Fourier head needs 2 bins or more, and fourier_start={config.fourier_start}, "
+                             f"fourier_bins={config.fourier_bins} give it {bins}; set fourier_bins to 2 or more")
+        if config.fourier_freqs >= 2 * bins:  # its tables grow as fourier_freqs * (fourier_freqs + bins)
+            raise ValueError(f"fourier_freqs={config.fourier_freqs}: use fewer than twice the Fourier head's {bins} "
+                             f"bins (of a vocabulary of {config.vocab_size}): at every bin centre, frequency "
+                             f"k + 2 * bins takes the values of k")
+
+    @staticmethod
+    def for_data(config, vocab_size, ordered):
+        """config on a dataset of vocab_size tokens whose ordered bins are the ids `ordered` (a range, or
+        None), the head's bins with it: with fourier_bins=0, from fourier_start to the last. A ValueError
+        if the tokens are not bins, or the settings leave them."""
+        if config.head != 'fourier':
+            return replace(config, vocab_size=vocab_size)
+        if ordered is None:
+            raise ValueError("head='fourier' needs tokens that are ordered bins of one quantity (audio levels), "
+                             "and this dataset's are not: use head='linear'")
+        start, bins = config.fourier_start, config.fourier_bins or max(ordered.stop - config.fourier_start, 0)
+        if not (ordered.start <= start and start + bins <= ordered.stop):
+            raise ValueError(f"fourier_start={start} and fourier_bins={config.fourier_bins} leave the dataset's "
+                             f"ordered bins {ordered.start} .. {ordered.stop - 1}; set them inside, or to 0")
+        return replace(config, vocab_size=vocab_size, fourier_bins=bins)
+
     def __init__(self, config):
         super().__init__()
         N, V = config.fourier_freqs, config.vocab_size
@@ -596,9 +634,7 @@ class FourierHead(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             re, im, dre, dim = (self.coefficients(x.float()) @ self.on_grid).chunk(4, dim=-1)
             slope = 2 * (re * dre + im * dim)
-            reg = self.reg * 2 * slope.pow(2).mean(-1).mean()
-        self.last_regulariser = reg.detach()  # for the log: far below a float32 loss's last digit
-        return reg
+            return self.reg * 2 * slope.pow(2).mean(-1).mean()
 
 
 class Cache:
@@ -631,6 +667,8 @@ class GPT(nn.Module):
 
     def __init__(self, config):
         super().__init__()
+        if not config.vocab_size:
+            raise ValueError("vocab_size=0: a GPT needs its dataset's vocabulary (GPTConfig.for_data)")
         self.config = config
         use = [config.wavelet != 'none'] * config.n_layer
         if not config.wavelet_last:
@@ -673,13 +711,22 @@ class GPT(nn.Module):
         cache; linear attention with rotary positions carries a fixed-size state instead."""
         return None if self.config.attention == 'linear' and self.config.position == 'rope' else self.config.block_size
 
+    def describe(self):
+        """What a run's log records about the model: its parameter counts, and an option's own facts."""
+        out = {'params': self.get_num_params(), 'params_total': self.get_num_params(False)}
+        if self.config.attention == 'linear':  # fixed, not learned: the log says what they were
+            out['decays'] = [round(g, 6) for g in decay_rates(self.config.n_head).tolist()]
+        return out
+
     def converted_tensors(self):
         """What a softmax checkpoint lacks when converted to linear attention: the feature maps phi."""
         return {name for name, _ in self.named_parameters() if '.attn.phi.' in name}
 
     def forward(self, idx, targets=None, cache=None):
-        """Logits (B, T, V) and the loss, or with no targets the last position's logits (B, 1, V).
-        idx (B, T) holds the tokens at positions 0 .. T-1; a cache, if given, is filled with them."""
+        """Logits (B, T, V) and the losses, or with no targets the last position's logits (B, 1, V) and None.
+        The losses: 'loss', what training minimises, and what it is made of, each worth logging: 'nll', the
+        mean negative log-likelihood of the targets (nats per token), and an option's own terms ('regulariser':
+        the Fourier head's). idx (B, T) holds the tokens at positions 0 .. T-1; a cache, if given, is filled."""
         B, T = idx.size()
         limit = self.context_limit
         assert limit is None or T <= limit, f"sequence of {T} > block_size {limit}"
@@ -697,10 +744,11 @@ class GPT(nn.Module):
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None  # only the last position is needed to sample
         logits = self.lm_head(x)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1), ignore_index=-1)
-        if self.config.head == 'fourier':
-            loss = loss + self.lm_head.regulariser(x)  # the training objective (the paper's code never adds it)
-        return logits, loss
+        losses = {'nll': F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1), ignore_index=-1)}
+        if isinstance(self.lm_head, FourierHead):  # its smoothness penalty (the paper's code never adds it)
+            losses['regulariser'] = self.lm_head.regulariser(x)
+        losses['loss'] = sum(losses.values())
+        return logits, losses
 
     def decode(self, idx, cache):
         """One more token per row, idx (B, 1), at position cache.pos (one for all rows, or one per row after

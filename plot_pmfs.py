@@ -23,7 +23,7 @@ from checkpoints import load_checkpoint, load_model_state
 from errors import ConfigError, main_guard
 from metrics import pmf_smoothness
 from settings import parse_config
-from dataset import open_split, read_meta, tokenizer_for
+from dataset import Dataset, tokenizer_for
 from checks import at_least
 from model import GPT, GPTConfig
 from outputs import check_figure, save_figure
@@ -53,6 +53,16 @@ def predictions(ckpt, windows):
     return (p / p.sum(-1, keepdim=True)).numpy()
 
 
+def run_names(runs):
+    """A short name per run folder that tells them apart: the shortest tail of their paths that differs."""
+    parts = {run: os.path.normpath(run).split(os.sep) for run in runs}
+    for n in range(1, max(map(len, parts.values())) + 1):
+        names = {run: '/'.join(p[-n:]) for run, p in parts.items()}
+        if len(set(names.values())) == len(runs):
+            return names
+    return {run: run for run in runs}
+
+
 def main(argv):
     c, _ = parse_config(argv, (PlotConfig,), __doc__)
     check_figure(c['output'], c['overwrite'])  # now, not after the work
@@ -64,13 +74,11 @@ def main(argv):
     first = next(iter(ckpts.values()))
     if tokenizer_for(first['meta']).ordered is None:
         raise ConfigError(f"{runs[0]} was trained on {first['meta']['tokenizer']} tokens, not ordered bins")
-    data_dir = os.path.join('data', first['config']['dataset'])
-    meta, T = read_meta(data_dir), first['model_args']['block_size']
     if any(ck['config']['dataset'] != first['config']['dataset'] for ck in ckpts.values()):
         raise ConfigError("the runs were trained on different datasets; give runs of one dataset")
-    val = open_split(data_dir, meta, 'val')
-    starts = np.linspace(0, len(val) - T - 1, c['rows']).astype(np.int64)
-    windows = np.stack([val[s:s + T] for s in starts])
+    data, T = Dataset(first['config']['dataset'], build=False), first['model_args']['block_size']
+    starts = data.eval_offsets('val', T, c['rows'])
+    windows, targets = data.batch('val', starts, T)
     pmfs = {run: predictions(ck, windows) for run, ck in ckpts.items()}
     for run, p in pmfs.items():
         print(f"{run}: mean smoothness {pmf_smoothness(p):.4f} over {len(p)} positions")
@@ -81,12 +89,14 @@ def main(argv):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(c['rows'], 1, figsize=(9, 2.2 * c['rows']), sharex=True)
-    for row, ax in enumerate(np.atleast_1d(axes)):
+    names = run_names(runs)
+    axes = np.atleast_1d(axes)
+    for row, ax in enumerate(axes):
         for run, p in pmfs.items():
-            name = os.path.basename(os.path.dirname(run.rstrip('/'))) or run
-            ax.plot(p[row], label=name, linewidth=1)
-        ax.axvline(int(val[starts[row] + T]), color='k', linewidth=0.8, linestyle=':')  # what came next
-        ax.set_ylabel(f"position {starts[row] + T}")
+            ax.plot(p[row], label=names[run], linewidth=1)
+        ax.axvline(int(targets[row, -1]), color='k', linewidth=0.8, linestyle=':')  # what came next
+        ax.set_ylabel('probability')
+        ax.set_title(f"validation position {starts[row] + T}", fontsize=8, loc='left')
     axes[0].legend(fontsize=8)
     axes[-1].set_xlabel('mu-law level (dotted: the true next sample)')
     fig.suptitle('predicted next-sample distributions at the same validation positions')

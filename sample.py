@@ -29,7 +29,7 @@ from errors import ConfigError, UserError, main_guard
 from generate import generate
 from model import GPTConfig
 from outputs import check_file
-from settings import keep_checkpoint_model, model_config, parse_config
+from settings import model_settings, parse_config
 from system import SystemConfig, autocast_context, build_model, memory_bytes, out_of_memory, pick_device, pick_dtype
 
 
@@ -46,6 +46,7 @@ class SampleConfig:
     slide: int = 0                # context full: drop this many oldest tokens, re-encode the rest (0: block_size // 2)
     output: str = ''              # file to write; default: printed text, or out_dir/sample.{wav,mid}
     overwrite: bool = False       # the output may replace a file that exists (never a checkpoint or a dataset's file)
+    compile: bool = False         # compile the decoding step (torch.compile): a minute at start, then faster tokens
 
     def __post_init__(self):
         at_least(self, 1, 'num_samples')
@@ -85,7 +86,7 @@ def main(argv):
         check_file(path, c['overwrite'])  # now, not after the loading and the generation
     ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
     ckpt = load_checkpoint(ckpt_path)
-    keep_checkpoint_model(c, given, ckpt['model_args'], ckpt_path)
+    model_settings(c, given, ckpt['model_args'], keep=True, source=ckpt_path)  # the checkpoint's model: say if told otherwise
     tok = tokenizer_for(ckpt['meta'])
     path = c['output'] or ('' if tok.text else os.path.join(c['out_dir'], 'sample' + tok.suffix))
     paths = output_paths(path, c['num_samples']) if path else []
@@ -99,16 +100,19 @@ def main(argv):
         raise ConfigError(f"slide={c['slide']} should be in 0..block_size ({ckpt['model_args']['block_size']})")
     prompt = tok.prompt(c['start'])
     max_new_tokens = new_tokens(c, tok, prompt, device)
-    model = build_model(model_config(c, ckpt['model_args']['vocab_size']))
+    model = build_model(GPTConfig(**ckpt['model_args']))
     load_model_state(model, ckpt['model'])
     model.eval().to(device)
 
     idx = torch.tensor([prompt] * c['num_samples'], dtype=torch.long, device=device)
     g = torch.Generator(device=device).manual_seed(c['seed'])
+    from tqdm import tqdm
     try:
-        with autocast_context(device, dtype):
+        with autocast_context(device, dtype), tqdm(total=max_new_tokens, unit='token', desc='sampling', leave=False,
+                                                   mininterval=1.0, disable=max_new_tokens < 1000) as bar:
             out = generate(model, idx, max_new_tokens, temperature=c['temperature'], top_k=c['top_k'] or None,
-                           generator=g, use_cache=c['cache'], slide=c['slide'])
+                           generator=g, use_cache=c['cache'], slide=c['slide'], compile=c['compile'],
+                           on_token=lambda _: bar.update())
     except (torch.OutOfMemoryError, RuntimeError) as e:
         if not out_of_memory(e):
             raise

@@ -3,9 +3,9 @@ Settings: each is declared once, in a dataclass with its default, a comment that
 and its allowed values (the model's in model.GPTConfig, the machine's in system.SystemConfig,
 training's here, each script's own in the script). A script reads them from config files (plain
 assignments) and --key=value, checked by name, type and value before any work starts. Then the
-settings that depend on the dataset or on a checkpoint are resolved once (resolve_model,
-keep_checkpoint_model, start_from_checkpoint), so that compare.py checks every variant as train.py
-will. Variants of a comparison or benchmark ('haar+wavelet_frac=0.25') are parsed here too.
+settings that depend on the dataset or on a checkpoint are resolved once, into a new dict that
+nothing changes afterwards (resolve_model: train.py, and compare.py, which checks every variant as
+train.py will). Variants of a comparison or benchmark ('haar+wavelet_frac=0.25') are parsed here too.
 """
 import ast
 import difflib
@@ -165,15 +165,10 @@ def check_config(config, groups, where=''):
     """Each group's own checks (its __post_init__) on these values: a ConfigError naming the value."""
     for group in groups:
         values = {f.name: config[f.name] for f in fields(group) if f.name in config}
-        unknown = group is GPTConfig  # the dataset's vocabulary is not known yet: the largest one a dataset can have
-        if unknown:
-            values['vocab_size'] = 65536
         try:
-            group(**values)
+            group(**values)  # a GPTConfig without the dataset's vocabulary: what needs it is checked later
         except ValueError as e:
-            placeholder = unknown and 'vocabulary of 65536' in str(e)
-            raise ConfigError(f"{where}{e}" + (" (65536, the most a dataset can have; the dataset's own is checked "
-                                               "once it is read)" if placeholder else ''))
+            raise ConfigError(f"{where}{e}")
 
 
 LABEL = re.compile(r"[\w.=+'-]+")  # a variant's label names its run's folder: a plain name
@@ -228,45 +223,40 @@ def model_config(config, vocab_size):
         raise ConfigError(str(e))
 
 
-def resolve_model(config, given, meta, bins):
+def model_settings(config, given, saved=None, keep=False, source='the checkpoint'):
     """
-    The settings that depend on the dataset, resolved into config once and checked, before any work: the
-    Fourier head's bins among the dataset's ordered bins `bins` (a range, or None: tokens that are not bins of
-    one quantity; fourier_bins=0 takes them from fourier_start, if given, to the last), and the context
-    against the splits. Returns the model's GPTConfig for the dataset's vocabulary.
+    The model keys of a run, {key: value}: the settings' own; or, from a checkpoint's model_args `saved`,
+    with keep=True (resume, sampling) that model, which the keys a file or the command line set (`given`)
+    must not contradict; with keep=False (init_from: another run's weights) that model but for the keys
+    given (attention='linear' converts softmax attention).
     """
-    c, data = config, f"data/{config['dataset']}"
-    n_train, n_val = meta['tokens']['train'], meta['tokens']['val']
-    if min(n_train, n_val) <= c['block_size'] + 1:
-        raise ConfigError(f"block_size={c['block_size']} needs more than that many tokens per split of {data} "
-                          f"(train {n_train}, val {n_val}); lower block_size or give more data")
-    if c['head'] == 'fourier':
-        if bins is None:
-            raise ConfigError(f"head='fourier' needs tokens that are ordered bins of one quantity (audio levels); "
-                              f"{data} holds {meta['tokenizer']} tokens: use head='linear'")
-        if not c['fourier_bins']:
-            start = c['fourier_start'] if 'fourier_start' in given else bins.start
-            c['fourier_start'], c['fourier_bins'] = start, max(bins.stop - start, 0)
-        if not (bins.start <= c['fourier_start'] and c['fourier_start'] + c['fourier_bins'] <= bins.stop):
-            raise ConfigError(f"fourier_start={c['fourier_start']} and fourier_bins={c['fourier_bins']} leave the "
-                              f"ordered bins {bins.start} .. {bins.stop - 1} of {data}; set them inside, or to 0")
-    return model_config(c, meta['vocab_size'])
-
-
-def keep_checkpoint_model(config, given, saved, source):
-    """A run that goes on from a checkpoint keeps its model: the model keys that a file or the
-    command line set must equal the checkpoint's, the others are taken from it."""
+    if saved is None:
+        return {k: config[k] for k in MODEL_KEYS}
     saved = asdict(GPTConfig(**saved))  # fills options added since the checkpoint with their defaults
+    if not keep:
+        return {k: config[k] if k in given else saved[k] for k in MODEL_KEYS}
     differ = [k for k in MODEL_KEYS if k in given and config[k] != saved[k]]
     if differ:
         raise ConfigError(f"{source} holds a model with " + ', '.join(f"{k}={saved[k]!r}" for k in differ) +
                           ", but the settings say " + ', '.join(f"{k}={config[k]!r}" for k in differ) +
                           "; drop those settings to go on with that model, or use a new out_dir")
-    config.update({k: saved[k] for k in MODEL_KEYS})
+    return {k: saved[k] for k in MODEL_KEYS}
 
 
-def start_from_checkpoint(config, given, saved):
-    """A run that starts from another run's weights takes that model, except for the model keys that a
-    file or the command line set (attention='linear' converts softmax attention)."""
-    saved = asdict(GPTConfig(**saved))
-    config.update({k: saved[k] for k in MODEL_KEYS if k not in given})
+def resolve_model(config, given, dataset, saved=None, keep=False, source='the checkpoint'):
+    """
+    A run's settings resolved once, before any work: the model keys (model_settings), and what depends on
+    the dataset (its vocabulary, what an option takes from its data such as the Fourier head's bins, the
+    context against the splits), checked. Returns them as a new dict, and the model's GPTConfig; nothing
+    changes either afterwards.
+    """
+    try:
+        gpt = GPTConfig(**model_settings(config, given, saved, keep, source)).for_data(dataset.vocab_size,
+                                                                                      dataset.ordered)
+    except ValueError as e:
+        raise ConfigError(f"{e} (data/{dataset.name} holds {dataset.meta['tokenizer']} tokens)")
+    n_train, n_val = dataset.size('train'), dataset.size('val')
+    if min(n_train, n_val) <= gpt.block_size + 1:
+        raise ConfigError(f"block_size={gpt.block_size} needs more than that many tokens per split of "
+                          f"data/{dataset.name} (train {n_train}, val {n_val}); lower block_size or give more data")
+    return dict(config, **{k: getattr(gpt, k) for k in MODEL_KEYS}), gpt

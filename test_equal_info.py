@@ -74,7 +74,8 @@ def train_steps(model, opt, data, rng):
         starts = rng.integers(0, len(data) - 16, size=32)
         x = torch.from_numpy(np.stack([np.concatenate([[BOS], data[s:s + 15]]) for s in starts]))
         y = torch.from_numpy(np.stack([data[s:s + 16] for s in starts]))
-        _, loss = model(x, y)
+        _, losses = model(x, y)
+        loss = losses['loss']
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -103,16 +103,18 @@ def test_training_loss_holds_the_regulariser_and_the_model_overfits_a_batch():
     x = torch.randint(0, 256, (4, 32))
     seen = []
     model.lm_head.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
-    logits, loss = model(x, x)
+    logits, losses = model(x, x)
     nll = torch.nn.functional.cross_entropy(logits.view(-1, 256), x.view(-1))
     reg = model.lm_head.regulariser(seen[0])
-    assert reg.item() > 0 and loss.item() == pytest.approx(nll.item() + reg.item(), rel=1e-6)  # added, not just computed
+    assert losses['regulariser'].item() == pytest.approx(reg.item()) and losses['nll'].item() == pytest.approx(nll.item())
+    assert reg.item() > 0 and losses['loss'].item() == pytest.approx(nll.item() + reg.item(), rel=1e-6)  # added, not just computed
     # a smooth target: each sequence continues a slow ramp; learnable within a few hundred steps
     ramp = (torch.arange(33)[None] * 2 + torch.arange(4)[:, None] * 37) % 256
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = None
     for step in range(150):
-        _, loss = model(ramp[:, :-1], ramp[:, 1:].contiguous())
+        _, losses = model(ramp[:, :-1], ramp[:, 1:].contiguous())
+        loss = losses['loss']
         first = first or loss.item()
         opt.zero_grad()
         loss.backward()

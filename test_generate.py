@@ -14,6 +14,7 @@ import torch
 import generate as generate_module
 from generate import generate, sample_next
 from model import GPT, GPTConfig
+from train import train
 
 BLOCK = 32
 VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='haar', wavelet_pad='valid'),
@@ -249,3 +250,14 @@ def test_cuda_graph_replays_give_the_tokens_of_the_eager_step(variant):
     with torch.autocast('cuda', dtype=torch.bfloat16):
         greedy = [generate(model, idx, 3 * BLOCK, temperature=0, graph=graph) for graph in (True, False)]
     assert torch.equal(*greedy)
+
+
+def test_sample_prints_text(tmp_path, monkeypatch, text_dataset, train_config, run_script):
+    text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    train(train_config(max_iters=4, eval_interval=4))
+    r = run_script(['sample.py', f'--out_dir={tmp_path / "out"}', '--start=the cat',
+                    '--max_new_tokens=20', '--num_samples=2', '--device=cpu'], tmp_path)
+    assert r.returncode == 0, r.stderr
+    samples = [s.strip('\n') for s in r.stdout.split('-' * 40) if s.strip()]
+    assert len(samples) == 2 and all(s.startswith('the cat') and len(s) == 27 for s in samples)

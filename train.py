@@ -5,15 +5,18 @@ Train a GPT, with or without the wavelet operation, on one CPU / GPU / Apple GPU
     python train.py config/text8_wavelet.py --max_iters=2000
     torchrun --standalone --nproc_per_node=8 train.py config/text8_wavelet.py
 
-The settings and their defaults: TrainConfig in settings.py and SystemConfig in system.py, the model's in
-model.GPTConfig (python train.py --help lists them all). A config file (plain assignments)
-overrides them, and --key=value overrides both; unknown keys, wrong types and values out of range
-are one-line errors. The resolved config goes into the checkpoint and the first line of
-out_dir/log.jsonl.
+The settings and their defaults: TrainConfig in settings.py, SystemConfig in system.py, the model's
+in model.GPTConfig (python train.py --help lists them all, with what each does). A config file
+(plain assignments) overrides them, and --key=value overrides both; unknown keys, wrong types and
+values out of range are one-line errors. The resolved settings go into the checkpoint and the first
+line of out_dir/log.jsonl.
 
-Data: data/<dataset>/{train,val}.bin and meta.json, written by prepare/*.py. Batch i is drawn by a
-generator seeded with (seed, i), so a resumed run sees exactly the data an uninterrupted run would,
-and under DDP each rank takes its slice of the same global batch.
+The story, in the order train() tells it: set up the process (device, dtype, DDP), open the dataset,
+open the run (from scratch, resumed, or converted from another run's weights; the settings are
+resolved once, here), then the loop: evaluate, log and save; stop on a signal; one optimisation step.
+The model says what it computed (its losses), so nothing here asks which head, attention or wavelet
+it runs. Batch i is drawn with a generator seeded by (seed, i): a resumed run sees exactly the data
+an uninterrupted run would, and under DDP each rank takes its slice of the same global batch.
 """
 import json
 import math
@@ -23,7 +26,7 @@ import signal
 import sys
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
     from errors import quiet_interrupts
@@ -33,40 +36,294 @@ import torch
 from torch.nn import functional as F
 
 from checkpoints import claim_out_dir, load_checkpoint, load_model_state, load_pretrained, save_checkpoint
-from dataset import bytes_covered, load_dataset, open_split, tokenizer_for, tokens_differ
+from dataset import Dataset, tokens_differ
 from errors import ConfigError, Interrupted, main_guard, reason
-from metrics import bits_per_byte, pmf_smoothness
-from settings import TRAIN, keep_checkpoint_model, parse_config, resolve_model, start_from_checkpoint
-from system import autocast_context, build_model, check_batch_memory, pick_device, pick_dtype
 from generate import generate
-from linear_attention import decay_rates
+from metrics import bits_per_byte, pmf_smoothness
+from settings import TRAIN, parse_config, resolve_model
+from system import autocast_context, build_model, check_batch_memory, pick_device, pick_dtype
+
 
 # ----------------------------------------------------------------------------------------------
-# data (read with dataset.load_dataset)
+# set up: where this process runs
 
-def get_batch(data, offsets, block_size, device):
-    x = torch.from_numpy(np.stack([data[o:o + block_size] for o in offsets]).astype(np.int64))
-    y = torch.from_numpy(np.stack([data[o + 1:o + 1 + block_size] for o in offsets]).astype(np.int64))
+@dataclass
+class Env:
+    device: torch.device
+    dtype: str
+    ddp: bool = False
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def master(self):
+        return self.rank == 0
+
+
+def set_up(config, on_exit):
+    """Device and dtype; under torchrun, this process's rank in the DDP group (torn down on exit)."""
+    if int(os.environ.get('RANK', -1)) == -1:
+        device = pick_device(config['device'], None)
+        return Env(device, pick_dtype(config['dtype'], device))
+    import torch.distributed as dist
+    device = pick_device(config['device'], int(os.environ['LOCAL_RANK']))
+    if device.type == 'cuda':
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend='nccl' if device.type == 'cuda' else 'gloo')
+    on_exit.callback(dist.destroy_process_group)
+    return Env(device, pick_dtype(config['dtype'], device), True, int(os.environ['RANK']), int(os.environ['WORLD_SIZE']))
+
+
+def open_dataset(name, env):
+    """Rank 0 first: it may build the dataset, or put back one that an interrupted rebuild set aside."""
+    data = Dataset(name) if env.master else None
+    if env.ddp:
+        import torch.distributed as dist
+        dist.barrier()
+    return data or Dataset(name, build=False)
+
+
+def to_device(batch, device):
+    x, y = (torch.from_numpy(a) for a in batch)
     if device.type == 'cuda':
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     return x.to(device), y.to(device)
 
 
-def batch_offsets(seed, it, n_tokens, block_size, count):
-    """Window starts of global batch `it`: a function of (seed, it) alone."""
-    rng = np.random.default_rng([seed, it])
-    return rng.integers(0, n_tokens - block_size, size=count)
+# ----------------------------------------------------------------------------------------------
+# open the run: from scratch, resumed, or from another run's weights
+
+@dataclass
+class Run:
+    """Everything the loop reads and updates. settings: resolved once (open_run), never written."""
+    settings: dict
+    model: torch.nn.Module          # what trains: maybe compiled, maybe wrapped by DDP
+    raw_model: torch.nn.Module      # what gets saved: never a wrapper (no '_orig_mod.' keys)
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    autocast: object
+    path: str                       # out_dir/ckpt.pt
+    source: dict = None             # where the weights came from (init_from), for the log and the checkpoint
+    iter_num: int = 0
+    best_val: float = math.inf
+    start_iter: int = 0
+    val_bytes: float = None         # the bytes the fixed validation windows stand for (datasets with byte counts)
+    records: list = field(default_factory=list)
+    step_time: float = 0.0          # training time since the last evaluation, and its steps
+    steps_timed: int = 0
+    started: float = field(default_factory=time.time)
 
 
-def eval_offsets(n_tokens, block_size, count):
-    """Evenly spaced windows over the whole split: the same for every eval and every run."""
-    return np.linspace(0, n_tokens - block_size - 1, count).astype(np.int64)
+TRAINING_STATE = {'optimizer', 'scaler', 'rng', 'iter_num', 'best_val_loss', 'config'}  # what resume needs
+
+
+def read_resume(config, data, path):
+    """The checkpoint a resumed run goes on from, checked against the dataset."""
+    if not os.path.exists(path):
+        raise ConfigError(f"init_from='resume' but {path} does not exist; train from scratch first")
+    ckpt = load_checkpoint(path)
+    if not TRAINING_STATE <= set(ckpt):
+        raise ConfigError(f"{path} holds weights only, not a training state to resume; train from scratch in "
+                          f"another out_dir")
+    trained_on = ckpt['config'].get('dataset') if isinstance(ckpt['config'], dict) else None
+    if not isinstance(trained_on, str):
+        raise ConfigError(f"{path} holds a damaged training state (its config names no dataset); train from scratch "
+                          f"in another out_dir")
+    if trained_on != data.name:
+        raise ConfigError(f"{path} was trained on {trained_on!r}, not {data.name!r}")
+    if ckpt['model_args']['vocab_size'] != data.vocab_size:
+        raise ConfigError(f"{path} has a vocabulary of {ckpt['model_args']['vocab_size']} tokens, but data/{data.name} "
+                          f"now has {data.vocab_size}: the dataset was rebuilt differently; rebuild it as before, or "
+                          f"train from scratch in a new out_dir")
+    return ckpt
+
+
+def read_source(path, data):
+    """The checkpoint whose weights a run starts from (init_from=<ckpt.pt>), checked against the dataset."""
+    source = load_checkpoint(path)
+    if source['model_args']['vocab_size'] != data.vocab_size:
+        raise ConfigError(f"{path} has a vocabulary of {source['model_args']['vocab_size']} tokens, data/{data.name} "
+                          f"has {data.vocab_size}; start from a model of this dataset")
+    other = tokens_differ(source['meta'], data.meta)
+    if other:
+        raise ConfigError(f"{path} was trained on other tokens than data/{data.name} holds ({other}, of one "
+                          f"vocabulary size); start from a model of this dataset's tokens")
+    return source
+
+
+def restore_training_state(ckpt, path, run):
+    """The optimiser, gradient scaler, random state and counters of a checkpoint (its weights are loaded
+    already). A state that does not fit is a one-line error."""
+    try:
+        run.optimizer.load_state_dict(ckpt['optimizer'])
+        run.scaler.load_state_dict(ckpt['scaler'])
+        torch.set_rng_state(ckpt['rng'])  # dropout continues as it would have
+        run.iter_num, run.best_val = ckpt['iter_num'], float(ckpt['best_val_loss'])
+        if type(run.iter_num) is not int or run.iter_num < 0:
+            raise ValueError(f"iter_num={run.iter_num!r}")
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ConfigError(f"{path} holds a damaged training state ({reason(e, 80)}); it cannot be resumed: "
+                          f"train from scratch in another out_dir")
+    run.start_iter, max_iters = run.iter_num, run.settings['max_iters']
+    if run.iter_num >= max_iters and not run.settings['eval_only']:
+        raise ConfigError(f"{path} is at iter {run.iter_num} already, and max_iters={max_iters}: nothing to "
+                          f"train; raise max_iters to go on (--eval_only=True evaluates it)")
+
+
+def open_run(config, given, data, env, on_exit):
+    """The settings resolved once (the model of a resumed run or of the source, what depends on the dataset),
+    the model built and loaded, out_dir claimed, the optimiser (restored on resume). Nothing is written before
+    every check has passed."""
+    path = os.path.join(config['out_dir'], 'ckpt.pt')
+    resume, convert = config['init_from'] == 'resume', config['init_from'] not in ('scratch', 'resume')
+    ckpt = read_resume(config, data, path) if resume else read_source(config['init_from'], data) if convert else None
+    settings, gpt_config = resolve_model(config, given, data, ckpt and ckpt['model_args'], keep=resume,
+                                         source=path if resume else config['init_from'])
+    check_batch_memory(settings, env.world, env.device)
+    torch.manual_seed(settings['seed'])  # the same initial weights on every rank and for every variant
+    model = build_model(gpt_config)  # before out_dir is claimed: a model that cannot be built leaves nothing behind
+    source = ckpt.get('source') if resume else None  # a converted run, resumed: still say where it came from
+    if resume:
+        load_model_state(model, ckpt['model'], path)
+    elif convert:
+        source = {'path': config['init_from'], 'iter_num': ckpt.get('iter_num'),
+                  'new_tensors': load_pretrained(model, ckpt['model'], config['init_from'])}
+    if env.master:  # before anything is written to out_dir: it is ours, writable, and holds no work we would lose
+        on_exit.enter_context(claim_out_dir(settings['out_dir']))
+        if not resume and os.path.exists(path) and not settings['overwrite']:
+            raise ConfigError(f"{path} holds a run already; go on with it with --init_from=resume, replace it "
+                              f"with --overwrite=True, or use another out_dir")
+    model.to(env.device)
+    optimizer = model.configure_optimizers(settings['weight_decay'], settings['learning_rate'],
+                                           (settings['beta1'], settings['beta2']), env.device.type)
+    run = Run(settings, model, model, optimizer, torch.amp.GradScaler(env.device.type, enabled=env.dtype == 'float16'),
+              autocast_context(env.device, env.dtype), path, source)
+    if resume:
+        restore_training_state(ckpt, path, run)
+    if settings['compile']:
+        run.model = torch.compile(run.model)
+    if env.ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        run.model = DDP(run.model, device_ids=[env.device.index] if env.device.type == 'cuda' else None)
+    return run
+
+
+def open_log(run, data, env, on_exit):
+    """out_dir/log.jsonl (rank 0), its first line the run's header; a line to the console. None on other ranks."""
+    if not env.master:
+        return None
+    c = run.settings
+    log = on_exit.enter_context(open(os.path.join(c['out_dir'], 'log.jsonl'), 'a' if c['init_from'] == 'resume' else 'w'))
+    header = {'config': c, 'argv': sys.argv, 'python': platform.python_version(), 'torch': torch.__version__,
+              'numpy': np.__version__, 'device': str(env.device), 'dtype': env.dtype,
+              'hardware': torch.cuda.get_device_name(env.device) if env.device.type == 'cuda'
+              else platform.processor() or platform.machine(),
+              'threads': torch.get_num_threads(), 'started': time.strftime('%Y-%m-%d %H:%M:%S'),
+              **run.raw_model.describe(), 'tokens_per_iter': tokens_per_iter(run, env), 'world_size': env.world,
+              'resumed_at': run.iter_num if c['init_from'] == 'resume' else None, 'started_from': run.source}
+    log.write(json.dumps(header) + '\n')
+    log.flush()
+    print(f"{data.name}: {data.size('train'):,} train / {data.size('val'):,} val tokens, vocab {data.vocab_size} | "
+          f"{run.raw_model.get_num_params():,} params, wavelet={c['wavelet']} | {env.device} {env.dtype} x{env.world} | "
+          f"{tokens_per_iter(run, env):,} tokens/iter")
+    return log
+
+
+def tokens_per_iter(run, env):
+    c = run.settings
+    return c['batch_size'] * env.world * c['gradient_accumulation_steps'] * c['block_size']
 
 
 # ----------------------------------------------------------------------------------------------
-# training
+# evaluate, log and save
+
+def eval_windows(run, env):
+    """How many fixed windows each evaluation reads per split: the same whatever the split into processes."""
+    return run.settings['eval_iters'] * run.settings['batch_size'] * env.world
+
+
+@torch.no_grad()
+def evaluate(run, data, env):
+    """The mean of each of the model's losses over fixed windows of each split (under DDP each rank takes
+    every world-th window), and for ordered bins the smoothness of the PMFs predicted at fixed positions of
+    the first validation batch. Returns ({split: {loss name: mean}}, smoothness or None)."""
+    run.model.eval()
+    means, smoothness, T, bs = {}, None, run.settings['block_size'], run.settings['batch_size']
+    for split in ('train', 'val'):
+        offsets = data.eval_offsets(split, T, eval_windows(run, env))[env.rank::env.world]
+        total = 0  # per loss: its sum over windows; last: the windows
+        for i in range(0, len(offsets), bs):
+            x, y = to_device(data.batch(split, offsets[i:i + bs], T), env.device)
+            with run.autocast:
+                logits, losses = run.model(x, y)
+            names = [k for k in losses if k != 'loss']
+            total = total + torch.tensor([losses[k].item() * len(x) for k in names] + [len(x)], device=env.device,
+                                         dtype=torch.float64)
+            if split == 'val' and i == 0 and data.ordered is not None:
+                smoothness = predicted_smoothness(logits, data.ordered)
+        if env.ddp:
+            import torch.distributed as dist
+            dist.all_reduce(total)
+        means[split] = {k: (total[j] / total[-1]).item() for j, k in enumerate(names)}
+    run.model.train()
+    return means, smoothness
+
+
+def predicted_smoothness(logits, bins):
+    """pmf_smoothness of the distributions over the ordered bins at 128 evenly spaced positions."""
+    probs = F.softmax(logits.float(), -1)[..., bins.start:bins.stop].flatten(0, 1)
+    rows = torch.linspace(0, len(probs) - 1, min(128, len(probs))).long()
+    return pmf_smoothness((probs[rows] / probs[rows].sum(-1, keepdim=True)).cpu())
+
+
+def record(run, env, means, smoothness):
+    """One line of log.jsonl: the losses (nats per token), bits per byte where the dataset has byte counts."""
+    c = run.settings
+    rec = {'iter': run.iter_num, 'train_loss': means['train']['nll'], 'val_loss': means['val']['nll'],
+           **{f'val_{k}': v for k, v in means['val'].items() if k != 'nll'},
+           **({'val_smoothness': smoothness} if smoothness is not None else {}),
+           'lr': get_lr(max(run.iter_num - 1, 0), c), 'tokens': run.iter_num * tokens_per_iter(run, env),
+           'time': round(time.time() - run.started, 3),
+           'step_ms': round(1000 * run.step_time / run.steps_timed, 2) if run.steps_timed else None}
+    if run.val_bytes:
+        rec['val_bpb'] = bits_per_byte(rec['val_loss'], eval_windows(run, env) * c['block_size'], run.val_bytes)
+    return rec
+
+
+def report(run, rec, log, bar, env):
+    """The record to the console and log.jsonl (rank 0); a loss that is not finite stops the run."""
+    if not all(math.isfinite(rec[k]) for k in rec if k.endswith('_loss')):
+        raise diverged(f"loss is {rec['train_loss']} (train), {rec['val_loss']} (val) at iter {run.iter_num}", env.dtype)
+    run.best_val = min(run.best_val, rec['val_loss'])
+    run.records.append(rec)
+    run.step_time, run.steps_timed = 0.0, 0
+    if log is not None:
+        bpb = f", {rec['val_bpb']:.4f} bits/byte" if 'val_bpb' in rec else ""
+        bar.write(f"iter {run.iter_num}: train {rec['train_loss']:.4f}, val {rec['val_loss']:.4f} "
+                  f"({rec['val_loss'] / math.log(2):.4f} bits/token{bpb})")
+        log.write(json.dumps(rec) + '\n')
+        log.flush()
+
+
+def save(run, data):
+    save_checkpoint(run.path, {
+        'model': run.raw_model.state_dict(), 'optimizer': run.optimizer.state_dict(), 'scaler': run.scaler.state_dict(),
+        'model_args': asdict(run.raw_model.config), 'config': run.settings, 'meta': data.meta, 'iter_num': run.iter_num,
+        'best_val_loss': run.best_val, 'rng': torch.get_rng_state(), 'source': run.source})
+
+
+def diverged(what, dtype):
+    """The error for a loss that is no longer finite, with the advice that fits this dtype."""
+    return ConfigError(f"{what}: the run diverged; lower learning_rate (or set grad_clip)" +
+                       (", or use dtype='bfloat16' if this GPU has it" if dtype == 'float16' else "") +
+                       " (the last good checkpoint, if any, is intact)")
+
+
+# ----------------------------------------------------------------------------------------------
+# one optimisation step, and stopping on a signal
 
 def get_lr(it, c):
+    """Linear warmup, then cosine decay to min_lr at lr_decay_iters (0: max_iters)."""
     decay_iters = c['lr_decay_iters'] or c['max_iters']
     if not c['decay_lr']:
         return c['learning_rate']
@@ -76,6 +333,42 @@ def get_lr(it, c):
         return c['min_lr']
     ratio = (it - c['warmup_iters']) / max(1, decay_iters - c['warmup_iters'])
     return c['min_lr'] + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (c['learning_rate'] - c['min_lr'])
+
+
+def train_step(run, data, env):
+    """One optimisation step over the global batch, this rank's slice in gradient accumulation micro-steps.
+    Returns the mean loss and the learning rate."""
+    c = run.settings
+    T, bs, accum = c['block_size'], c['batch_size'], c['gradient_accumulation_steps']
+    t0 = time.time()
+    lr = get_lr(run.iter_num, c)
+    for group in run.optimizer.param_groups:
+        group['lr'] = lr
+    offsets = data.train_offsets(c['seed'], 0 if c['overfit_single_batch'] else run.iter_num, T, bs * env.world * accum)
+    loss_sum = 0.0
+    for micro in range(accum):
+        start = (micro * env.world + env.rank) * bs
+        x, y = to_device(data.batch('train', offsets[start:start + bs], T), env.device)
+        if env.ddp:  # all-reduce gradients on the last micro-step only
+            run.model.require_backward_grad_sync = micro == accum - 1
+        with run.autocast:
+            _, losses = run.model(x, y)
+        run.scaler.scale(losses['loss'] / accum).backward()
+        loss_sum += losses['loss'].item() / accum
+    if not math.isfinite(loss_sum):
+        raise diverged(f"loss is {loss_sum} at iter {run.iter_num}", env.dtype)
+    if c['grad_clip']:
+        run.scaler.unscale_(run.optimizer)
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), c['grad_clip'])
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.optimizer.zero_grad(set_to_none=True)
+    if env.device.type == 'cuda':
+        torch.cuda.synchronize()
+    run.step_time += time.time() - t0
+    run.steps_timed += 1
+    run.iter_num += 1
+    return loss_sum, lr
 
 
 @contextmanager
@@ -96,296 +389,83 @@ def stop_on_signal():
             signal.signal(s, h)
 
 
-def stop_requested(stop, ddp, device):
+def stop_requested(stop, env):
     """Under DDP every rank must leave the loop at the same step, so ranks agree on the flag."""
-    if not ddp:
+    if not env.ddp:
         return stop['signal'] is not None
     import torch.distributed as dist
-    flag = torch.tensor([stop['signal'] is not None], dtype=torch.int32, device=device)
+    flag = torch.tensor([stop['signal'] is not None], dtype=torch.int32, device=env.device)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     stop['signal'] = stop['signal'] or ('SIGTERM' if flag.item() else None)
     return bool(flag.item())
 
 
-TRAINING_STATE = {'optimizer', 'scaler', 'rng', 'iter_num', 'best_val_loss', 'config'}  # what resume needs
+def save_and_stop(run, data, env, stop):
+    if env.master:
+        save(run, data)
+    if env.ddp:  # every rank stops at this step: they leave together once rank 0 has saved
+        import torch.distributed as dist
+        dist.barrier()
+    raise Interrupted(f"{stop['signal']}: saved {run.path} at iter {run.iter_num}; continue with --init_from=resume")
 
 
-def restore_training_state(ckpt, path, optimizer, scaler):
-    """The optimiser, gradient scaler and random state of a checkpoint (its weights are loaded already).
-    Returns (iter_num, best_val_loss). A state that does not fit is a one-line error."""
-    try:
-        optimizer.load_state_dict(ckpt['optimizer'])
-        scaler.load_state_dict(ckpt['scaler'])
-        torch.set_rng_state(ckpt['rng'])  # dropout continues as it would have
-        iter_num, best_val = ckpt['iter_num'], float(ckpt['best_val_loss'])
-        if type(iter_num) is not int or iter_num < 0:
-            raise ValueError(f"iter_num={iter_num!r}")
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise ConfigError(f"{path} holds a damaged training state ({reason(e, 80)}); it cannot be resumed: "
-                          f"train from scratch in another out_dir")
-    return iter_num, best_val
-
-
-def run_header(config, device, dtype):
-    return {'config': config, 'argv': sys.argv, 'python': platform.python_version(),
-            'torch': torch.__version__, 'numpy': np.__version__, 'device': str(device), 'dtype': dtype,
-            'hardware': torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine(),
-            'threads': torch.get_num_threads(), 'started': time.strftime('%Y-%m-%d %H:%M:%S')}
-
+# ----------------------------------------------------------------------------------------------
+# the story
 
 def train(config, given=()):
-    """Train as config says (given: the keys a config file or the command line set). Returns the
-    list of eval records written to log.jsonl. However it ends, out_dir is released and a DDP process
-    group is torn down."""
+    """Train as config says (given: the keys a config file or the command line set). Returns the list of
+    evaluation records written to log.jsonl. However it ends, out_dir is released and a DDP process group
+    is torn down."""
     with ExitStack() as on_exit:
-        return run_training(config, given, on_exit)
+        env = set_up(config, on_exit)
+        data = open_dataset(config['dataset'], env)
+        run = open_run(config, given, data, env, on_exit)
+        log = open_log(run, data, env, on_exit)
+        c, T = run.settings, run.settings['block_size']
+        run.val_bytes = data.bytes_covered('val', data.eval_offsets('val', T, eval_windows(run, env)), T)
+        from tqdm import tqdm
+        bar = on_exit.enter_context(tqdm(total=c['max_iters'], initial=run.iter_num, disable=not env.master,
+                                         dynamic_ncols=True, mininterval=1.0))  # closed however the run ends
+        with stop_on_signal() as stop:
+            while True:
+                # evaluate, log and save every eval_interval steps and at the end (a resumed run has its record)
+                resumed_here = run.iter_num == run.start_iter and c['init_from'] == 'resume'
+                if (run.iter_num % c['eval_interval'] == 0 or run.iter_num >= c['max_iters'] or c['eval_only']) and \
+                        (c['eval_only'] or not resumed_here):
+                    report(run, record(run, env, *evaluate(run, data, env)), log, bar, env)
+                    if env.master and not c['eval_only'] and run.iter_num > run.start_iter:
+                        save(run, data)
+                if run.iter_num >= c['max_iters'] or c['eval_only']:
+                    break
+                # Ctrl-C or SIGTERM: save, then stop (every DDP rank at this same step)
+                if stop_requested(stop, env):
+                    save_and_stop(run, data, env, stop)
+                # one optimisation step over the global batch
+                loss, lr = train_step(run, data, env)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+        bar.close()
+        if env.master:
+            finish(run, data, env, log)
+        if env.ddp:  # no rank tears the group down (on_exit) while another is still at work, e.g. rank 0 saving
+            import torch.distributed as dist
+            dist.barrier()
+        return run.records
 
 
-def diverged(what, dtype):
-    """The error for a loss that is no longer finite, with the advice that fits this dtype."""
-    return ConfigError(f"{what}: the run diverged; lower learning_rate (or set grad_clip)" +
-                       (", or use dtype='bfloat16' if this GPU has it" if dtype == 'float16' else "") +
-                       " (the last good checkpoint, if any, is intact)")
-
-
-def run_training(config, given, on_exit):
-    """train()'s work. What must be undone however it ends goes onto on_exit, an ExitStack."""
-    c = config
-    ddp = int(os.environ.get('RANK', -1)) != -1
-    if ddp:
-        import torch.distributed as dist
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
-        device = pick_device(c['device'], int(os.environ['LOCAL_RANK']))
-        if device.type == 'cuda':
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend='nccl' if device.type == 'cuda' else 'gloo')
-        on_exit.callback(dist.destroy_process_group)
-    else:
-        rank, world = 0, 1
-        device = pick_device(c['device'], None)
-    master = rank == 0
-    dtype = pick_dtype(c['dtype'], device)
-
-    if master:  # first: it may build the dataset, or put back one that an interrupted rebuild set aside
-        data_dir, meta = load_dataset(c['dataset'])
-    if ddp:
-        dist.barrier()
-        if not master:
-            data_dir, meta = load_dataset(c['dataset'], master)
-    ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
-    ckpt = None
-    if c['init_from'] == 'resume':
-        if not os.path.exists(ckpt_path):
-            raise ConfigError(f"init_from='resume' but {ckpt_path} does not exist; train from scratch first")
-        ckpt = load_checkpoint(ckpt_path)
-        if not TRAINING_STATE <= set(ckpt):
-            raise ConfigError(f"{ckpt_path} holds weights only, not a training state to resume; "
-                              f"train from scratch in another out_dir")
-        trained_on = ckpt['config'].get('dataset') if isinstance(ckpt['config'], dict) else None
-        if not isinstance(trained_on, str):
-            raise ConfigError(f"{ckpt_path} holds a damaged training state (its config names no dataset); "
-                              f"train from scratch in another out_dir")
-        if trained_on != c['dataset']:
-            raise ConfigError(f"{ckpt_path} was trained on {trained_on!r}, not {c['dataset']!r}")
-        if ckpt['model_args']['vocab_size'] != meta['vocab_size']:
-            raise ConfigError(f"{ckpt_path} has a vocabulary of {ckpt['model_args']['vocab_size']} tokens, but "
-                              f"data/{c['dataset']} now has {meta['vocab_size']}: the dataset was rebuilt "
-                              f"differently; rebuild it as before, or train from scratch in a new out_dir")
-        keep_checkpoint_model(c, given, ckpt['model_args'], ckpt_path)
-    source = None  # init_from=<another run's ckpt.pt>: its weights, then a fresh start
-    if c['init_from'] not in ('scratch', 'resume'):
-        source = load_checkpoint(c['init_from'])
-        if source['model_args']['vocab_size'] != meta['vocab_size']:
-            raise ConfigError(f"{c['init_from']} has a vocabulary of {source['model_args']['vocab_size']} tokens, "
-                              f"data/{c['dataset']} has {meta['vocab_size']}; start from a model of this dataset")
-        other = tokens_differ(source['meta'], meta)
-        if other:
-            raise ConfigError(f"{c['init_from']} was trained on other tokens than data/{c['dataset']} holds ({other}, "
-                              f"of one vocabulary size); start from a model of this dataset's tokens")
-        start_from_checkpoint(c, given, source['model_args'])
-    tok = tokenizer_for(meta)
-    bins = tok.ordered  # ordered bins of one quantity (audio levels), or None
-    gpt_config = resolve_model(c, given, meta, bins)  # the settings that depend on the dataset, checked
-    n_train = len(open_split(data_dir, meta, 'train'))
-    n_val = len(open_split(data_dir, meta, 'val'))
-    check_batch_memory(c, world, device)
-    torch.manual_seed(c['seed'])  # the same initial weights on every rank and for every variant
-    model = build_model(gpt_config)  # before out_dir is claimed: a model that cannot be built leaves nothing behind
-    if ckpt is not None:
-        load_model_state(model, ckpt['model'], ckpt_path)
-    if source is not None:
-        source = {'path': c['init_from'], 'iter_num': source.get('iter_num'),
-                  'new_tensors': load_pretrained(model, source['model'], c['init_from'])}
-    elif ckpt is not None:
-        source = ckpt.get('source')  # a converted run, resumed: still say where it came from
-    if master:  # before anything is written to out_dir: it is ours, writable, and holds no work we would lose
-        on_exit.enter_context(claim_out_dir(c['out_dir']))
-        if c['init_from'] != 'resume' and os.path.exists(ckpt_path) and not c['overwrite']:
-            raise ConfigError(f"{ckpt_path} holds a run already; go on with it with --init_from=resume, replace it "
-                              f"with --overwrite=True, or use another out_dir")
-    model.to(device)
-    raw_model = model  # what gets saved: never the compiled or DDP wrapper (no '_orig_mod.' keys)
-    optimizer = model.configure_optimizers(c['weight_decay'], c['learning_rate'], (c['beta1'], c['beta2']), device.type)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == 'float16')
-    iter_num, best_val = 0, float('inf')
-    if ckpt is not None:
-        iter_num, best_val = restore_training_state(ckpt, ckpt_path, optimizer, scaler)
-        del ckpt
-        if iter_num >= c['max_iters'] and not c['eval_only']:
-            raise ConfigError(f"{ckpt_path} is at iter {iter_num} already, and max_iters={c['max_iters']}: nothing to "
-                              f"train; raise max_iters to go on (--eval_only=True evaluates it)")
-    if c['compile']:
-        model = torch.compile(model)
-    if ddp:
-        model = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
-    autocast = autocast_context(device, dtype)
-
-    bs, T, accum = c['batch_size'], c['block_size'], c['gradient_accumulation_steps']
-    global_batch = bs * world * accum
-    tokens_per_iter = global_batch * T
-    n_eval = c['eval_iters'] * bs * world  # the same windows whatever the split into processes
-    val_bytes = bytes_covered(data_dir, meta, 'val', eval_offsets(n_val, T, n_eval), T)  # None: no byte counts
-
-    @torch.no_grad()
-    def evaluate():
-        """Mean NLL over fixed windows of each split (under DDP each rank takes every world-th window), the
-        Fourier head's regulariser (the rest of the training objective), and for ordered bins the
-        smoothness of the PMFs predicted at fixed positions of the first validation batch."""
-        model.eval()
-        out = {}
-        for split, n in (('train', n_train), ('val', n_val)):
-            data = open_split(data_dir, meta, split)
-            offsets = eval_offsets(n, T, n_eval)[rank::world]
-            total = torch.zeros(3, device=device, dtype=torch.float64)  # NLL, regulariser, windows
-            for i in range(0, len(offsets), bs):
-                x, y = get_batch(data, offsets[i:i + bs], T, device)
-                with autocast:
-                    logits, _ = model(x, y)
-                nll = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), y.view(-1))
-                reg = raw_model.lm_head.last_regulariser.item() if c['head'] == 'fourier' else 0.0
-                total += torch.tensor([nll.item() * len(x), reg * len(x), len(x)], device=device, dtype=torch.float64)
-                if split == 'val' and i == 0 and bins is not None:
-                    probs = F.softmax(logits.float(), -1)[..., bins.start:bins.stop].flatten(0, 1)
-                    rows = torch.linspace(0, len(probs) - 1, min(128, len(probs))).long()
-                    out['smoothness'] = pmf_smoothness((probs[rows] / probs[rows].sum(-1, keepdim=True)).cpu())
-            if ddp:
-                dist.all_reduce(total)
-            out[split], out[split + '_regulariser'] = (total[0] / total[2]).item(), (total[1] / total[2]).item()
-        model.train()
-        return out
-
-    if master:
-        os.makedirs(c['out_dir'], exist_ok=True)
-        log_mode = 'a' if c['init_from'] == 'resume' else 'w'
-        log = on_exit.enter_context(open(os.path.join(c['out_dir'], 'log.jsonl'), log_mode))
-        header = run_header(c, device, dtype)
-        header.update(params=raw_model.get_num_params(), params_total=raw_model.get_num_params(False),
-                      tokens_per_iter=tokens_per_iter, world_size=world, resumed_at=iter_num if c['init_from'] == 'resume' else None,
-                      started_from=source)
-        if c['attention'] == 'linear':
-            header.update(decays=[round(g, 6) for g in decay_rates(c['n_head']).tolist()])
-        log.write(json.dumps(header) + '\n')
-        log.flush()
-        print(f"{c['dataset']}: {n_train:,} train / {n_val:,} val tokens, vocab {meta['vocab_size']} | "
-              f"{raw_model.get_num_params():,} params, wavelet={c['wavelet']} | {device} {dtype} x{world} | "
-              f"{tokens_per_iter:,} tokens/iter")
-
-    def checkpoint():
-        save_checkpoint(ckpt_path, {
-            'model': raw_model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
-            'model_args': asdict(raw_model.config), 'config': c, 'meta': meta, 'iter_num': iter_num,
-            'best_val_loss': best_val, 'rng': torch.get_rng_state(), 'source': source})
-
-    from tqdm import tqdm
-    bar = on_exit.enter_context(tqdm(total=c['max_iters'], initial=iter_num, disable=not master, dynamic_ncols=True,
-                                     mininterval=1.0))  # closed however the run ends: an error message stays last
-    records, step_time, steps_timed = [], 0.0, 0
-    start_iter, t_start = iter_num, time.time()
-    with stop_on_signal() as stop:
-        while True:
-            if (iter_num % c['eval_interval'] == 0 or iter_num >= c['max_iters'] or c['eval_only']) and \
-                    not (iter_num == start_iter and c['init_from'] == 'resume' and not c['eval_only']):
-                losses = evaluate()
-                if not all(math.isfinite(v) for v in losses.values()):
-                    raise diverged(f"loss is {losses} at iter {iter_num}", dtype)
-                best_val = min(best_val, losses['val'])
-                rec = {'iter': iter_num, 'train_loss': losses['train'], 'val_loss': losses['val'],
-                       **({'val_regulariser': losses['val_regulariser']} if c['head'] == 'fourier' else {}),
-                       **({'val_smoothness': losses['smoothness']} if losses.get('smoothness') is not None else {}),
-                       'lr': get_lr(max(iter_num - 1, 0), c), 'tokens': iter_num * tokens_per_iter,
-                       'time': round(time.time() - t_start, 3),
-                       'step_ms': round(1000 * step_time / steps_timed, 2) if steps_timed else None}
-                bpb = bits_per_byte(losses['val'], n_eval * T, val_bytes) if val_bytes else None
-                if bpb is not None:  # datasets that store the byte counts of their tokens
-                    rec['val_bpb'] = bpb
-                records.append(rec)
-                step_time, steps_timed = 0.0, 0
-                if master:
-                    bar.write(f"iter {iter_num}: train {losses['train']:.4f}, val {losses['val']:.4f} "
-                              f"({losses['val'] / math.log(2):.4f} bits/token" +
-                              (f", {bpb:.4f} bits/byte)" if bpb is not None else ")"))
-                    log.write(json.dumps(rec) + '\n')
-                    log.flush()
-                    if not c['eval_only'] and iter_num > start_iter:
-                        checkpoint()
-            if iter_num >= c['max_iters'] or c['eval_only']:
-                break
-            if stop_requested(stop, ddp, device):
-                if master:
-                    checkpoint()
-                if ddp:  # every rank stops at this step: they leave together once rank 0 has saved
-                    dist.barrier()
-                raise Interrupted(f"{stop['signal']}: saved {ckpt_path} at iter {iter_num}; "
-                                  f"continue with --init_from=resume")
-
-            # one optimisation step over the global batch; this rank takes its slice
-            t0 = time.time()
-            lr = get_lr(iter_num, c)
-            for group in optimizer.param_groups:
-                group['lr'] = lr
-            train_data = open_split(data_dir, meta, 'train')
-            offsets = batch_offsets(c['seed'], 0 if c['overfit_single_batch'] else iter_num, n_train, T, global_batch)
-            loss_sum = 0.0
-            for micro in range(accum):
-                start = (micro * world + rank) * bs
-                x, y = get_batch(train_data, offsets[start:start + bs], T, device)
-                if ddp:  # all-reduce gradients on the last micro-step only
-                    model.require_backward_grad_sync = micro == accum - 1
-                with autocast:
-                    _, loss = model(x, y)
-                scaler.scale(loss / accum).backward()
-                loss_sum += loss.item() / accum
-            if not math.isfinite(loss_sum):
-                raise diverged(f"loss is {loss_sum} at iter {iter_num}", dtype)
-            if c['grad_clip']:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), c['grad_clip'])
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            if device.type == 'cuda':
-                torch.cuda.synchronize()
-            step_time += time.time() - t0
-            steps_timed += 1
-            iter_num += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum:.4f}", lr=f"{lr:.2e}", refresh=False)
-    bar.close()
-    if master:
-        log.close()
-        if c['sample_tokens'] and tok.text:
-            prompt = torch.tensor([tok.start()], dtype=torch.long, device=device)
-            g = torch.Generator(device=device).manual_seed(c['seed'])
-            out = generate(raw_model.eval(), prompt, c['sample_tokens'], temperature=0.8, generator=g)
-            print('sample: ' + tok.decode(out[0, prompt.size(1):].tolist()))
-        if records:
-            r = records[-1]
-            print(f"final val loss {r['val_loss']:.4f} ({r['val_loss'] / math.log(2):.4f} bits/token" +
-                  (f", {r['val_bpb']:.4f} bits/byte" if 'val_bpb' in r else "") + f") at iter {r['iter']}")
-    if ddp:  # no rank tears the group down (on_exit) while another is still at work, e.g. rank 0 saving
-        dist.barrier()
-    return records
+def finish(run, data, env, log):
+    """A short sample (text datasets, sample_tokens > 0) and the final validation loss."""
+    log.close()
+    tok, n = data.tokenizer, run.settings['sample_tokens']
+    if n and tok.text:
+        prompt = torch.tensor([tok.start()], dtype=torch.long, device=env.device)
+        g = torch.Generator(device=env.device).manual_seed(run.settings['seed'])
+        out = generate(run.raw_model.eval(), prompt, n, temperature=0.8, generator=g)
+        print('sample: ' + tok.decode(out[0, prompt.size(1):].tolist()))
+    if run.records:
+        r = run.records[-1]
+        print(f"final val loss {r['val_loss']:.4f} ({r['val_loss'] / math.log(2):.4f} bits/token" +
+              (f", {r['val_bpb']:.4f} bits/byte" if 'val_bpb' in r else "") + f") at iter {r['iter']}")
 
 
 def main(argv):

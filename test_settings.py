@@ -1,0 +1,34 @@
+"""
+Tests of settings (settings.py): parsing --key=value and config files by name, type and value, and
+resolving a run's settings once from a checkpoint and a dataset. (Bad settings through the real command
+lines are in test_failures.py; variants of a comparison in test_compare.py.)
+"""
+import pytest
+
+from errors import ConfigError
+from model import GPTConfig
+from settings import MODEL_KEYS, TRAIN, model_settings, parse_config
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match='unknown setting .n_layers.*did you mean n_layer'):
+        parse_config(['--n_layers=4'], TRAIN)
+    with pytest.raises(ConfigError, match='should be a int'):
+        parse_config(['--n_layer=4.5'], TRAIN)
+    with pytest.raises(ConfigError, match='should be a bool'):
+        parse_config(['--compile=1'], TRAIN)
+    assert parse_config(['--learning_rate=1', '--wavelet=haar'], TRAIN)[0]['learning_rate'] == 1.0
+
+
+def test_a_checkpoint_decides_the_model_of_a_resumed_or_converted_run():
+    """Resume keeps the checkpoint's model and refuses settings that contradict it; a run from another's
+    weights takes that model but for the settings given (attention='linear' converts)."""
+    saved = vars(GPTConfig(n_layer=2, n_embd=32, n_head=2, vocab_size=27, position='rope'))
+    config, given = parse_config(['--attention=linear', '--n_layer=2'], TRAIN)
+    kept = model_settings(config, {'n_layer'}, saved, keep=True)
+    assert kept == {k: saved[k] for k in MODEL_KEYS}
+    with pytest.raises(ConfigError, match="holds a model with attention='softmax', but the settings say attention='linear'"):
+        model_settings(config, given, saved, keep=True, source='x/ckpt.pt')
+    converted = model_settings(config, given, saved, keep=False)
+    assert converted['attention'] == 'linear' and converted['position'] == 'rope' and converted['n_embd'] == 32
+    assert model_settings(config, given) == {k: config[k] for k in MODEL_KEYS}  # from scratch: the settings' own
