@@ -711,6 +711,13 @@ class GPT(nn.Module):
         cache; linear attention with rotary positions carries a fixed-size state instead."""
         return None if self.config.attention == 'linear' and self.config.position == 'rope' else self.config.block_size
 
+    def options(self):
+        """The options this model sets away from the plain GPT, as 'key=value, ...' (for a console line)."""
+        plain = GPTConfig(vocab_size=self.config.vocab_size)
+        keys = ('wavelet', 'position', 'attention', 'head')
+        return ', '.join(f"{k}={getattr(self.config, k)}" for k in keys if getattr(self.config, k) != getattr(plain, k)) \
+            or 'a plain GPT'
+
     def describe(self):
         """What a run's log records about the model: its parameter counts, and an option's own facts."""
         out = {'params': self.get_num_params(), 'params_total': self.get_num_params(False)}

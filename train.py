@@ -224,7 +224,7 @@ def open_log(run, data, env, on_exit):
     log.write(json.dumps(header) + '\n')
     log.flush()
     print(f"{data.name}: {data.size('train'):,} train / {data.size('val'):,} val tokens, vocab {data.vocab_size} | "
-          f"{run.raw_model.get_num_params():,} params, wavelet={c['wavelet']} | {env.device} {env.dtype} x{env.world} | "
+          f"{run.raw_model.get_num_params():,} params, {run.raw_model.options()} | {env.device} {env.dtype} x{env.world} | "
           f"{tokens_per_iter(run, env):,} tokens/iter")
     return log
 
