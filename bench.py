@@ -28,7 +28,7 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
 import torch
 
 from settings import model_config, parse_config, parse_variant
-from system import SystemConfig, autocast_context, pick_device, pick_dtype
+from system import SystemConfig, autocast_context, pick_device, pick_dtype, use_threads
 from errors import main_guard
 from generate import decoding, decoding_step, generate, sample_next
 from checks import at_least, one_of
@@ -47,7 +47,6 @@ class BenchConfig:
     steps: int = 5                # timed steps per round
     rounds: int = 5               # rounds, each variant in turn; the median round counts
     warmup: int = 2
-    threads: int = 0              # 0: torch's default
     compile: bool = False         # torch.compile the model (train), or the decoding step (generate)
     graph: bool = True            # generate: replay the decoding step as a CUDA graph (on CUDA only)
     num_samples: int = 1          # generate: sequences side by side
@@ -58,7 +57,7 @@ class BenchConfig:
     def __post_init__(self):
         one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet')
         at_least(self, 1, 'batch_size', 'vocab_size', 'steps', 'rounds', 'num_samples', 'gen_tokens')
-        at_least(self, 0, 'warmup', 'threads')
+        at_least(self, 0, 'warmup')
 
 
 BENCH = (BenchConfig, SystemConfig, GPTConfig)
@@ -73,8 +72,7 @@ def sync(device):
 
 def setup(c):
     """Threads, device, dtype and the autocast context, as the config says."""
-    if c['threads']:
-        torch.set_num_threads(c['threads'])
+    use_threads(c['threads'])
     device = pick_device(c['device'], None)
     dtype = pick_dtype(c['dtype'], device)
     return device, dtype, autocast_context(device, dtype)

@@ -30,7 +30,8 @@ from generate import generate
 from model import GPTConfig
 from outputs import check_file
 from settings import model_settings, parse_config
-from system import SystemConfig, autocast_context, build_model, memory_bytes, out_of_memory, pick_device, pick_dtype
+from system import (SystemConfig, autocast_context, build_model, memory_bytes, out_of_memory, pick_device, pick_dtype,
+                    use_threads)
 
 
 @dataclass
@@ -94,6 +95,7 @@ def main(argv):
         tok.check_output_name(p)
         check_file(p, c['overwrite'])
     tok.ready()  # what writing the samples needs (a library, Equal-Info's M1), before the generation
+    use_threads(c['threads'])
     device = pick_device(c['device'])
     dtype = pick_dtype(c['dtype'], device)
     if c['slide'] > ckpt['model_args']['block_size']:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from checks import one_of
+from checks import at_least, one_of
 from errors import ConfigError, reason
 from model import GPT
 
@@ -20,11 +20,19 @@ class SystemConfig:
     device: str = 'auto'          # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
     dtype: str = 'auto'           # 'auto' (bfloat16 on GPUs that have it, else float16; float32 on CPU and mps) | 'float32' | 'bfloat16' | 'float16'
     seed: int = 1337
+    threads: int = 0              # CPU threads; 0: torch's default (the cores). A small model on a busy machine: try 1
 
     def __post_init__(self):
         one_of(self, 'dtype', 'auto', 'float32', 'bfloat16', 'float16')
+        at_least(self, 0, 'threads')
         if not 0 <= self.seed < 2 ** 63:  # what both numpy's and torch's generators take
             raise ValueError(f"seed={self.seed}: use a whole number from 0 to 2**63 - 1")
+
+
+def use_threads(n):
+    """n CPU threads for torch's own work (0: leave torch's default)."""
+    if n:
+        torch.set_num_threads(n)
 
 
 def pick_device(name, local_rank=None):

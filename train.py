@@ -41,7 +41,7 @@ from errors import ConfigError, Interrupted, main_guard, reason
 from generate import generate
 from metrics import bits_per_byte, pmf_smoothness
 from settings import TRAIN, parse_config, resolve_model
-from system import autocast_context, build_model, check_batch_memory, pick_device, pick_dtype
+from system import autocast_context, build_model, check_batch_memory, pick_device, pick_dtype, use_threads
 
 
 # ----------------------------------------------------------------------------------------------
@@ -61,7 +61,8 @@ class Env:
 
 
 def set_up(config, on_exit):
-    """Device and dtype; under torchrun, this process's rank in the DDP group (torn down on exit)."""
+    """Threads, device and dtype; under torchrun, this process's rank in the DDP group (torn down on exit)."""
+    use_threads(config['threads'])
     if int(os.environ.get('RANK', -1)) == -1:
         device = pick_device(config['device'], None)
         return Env(device, pick_dtype(config['dtype'], device))
