@@ -298,11 +298,14 @@ def bench_positions(c):
     for i, start in enumerate(range(0, n - 1, band)):
         print(f"| {start + 1}-{min(start + band, n - 1)} | " + " | ".join(f"{ms[i]:.2f}" for ms in rows.values()) + " |")
     if c['plot']:
-        draw_positions(rows, band, n, c['plot'])
+        draw_positions(rows, band, n, c['plot'], f"time per generated token, {c['n_layer']} layers x {c['n_embd']}, "
+                       f"block_size {T}, {device}, {torch.get_num_threads()} thread(s)")
     return rows
 
 
-def draw_positions(rows, band, n, path):
+def draw_positions(rows, band, n, path, title):
+    """positions.png: ms per token against position, a dotted line at each block_size boundary (where a
+    model with a context limit encodes its context again)."""
     try:
         import matplotlib
     except ImportError:
@@ -310,14 +313,17 @@ def draw_positions(rows, band, n, path):
         return
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, ms in rows.items():
         ax.plot([min(start + band, n - 1) for start in range(0, n - 1, band)], ms, marker='o', label=name)
+    for k in range(1, 8):  # n = 8 x block_size
+        ax.axvline(k * n // 8, color='grey', linewidth=0.7, linestyle=':', label='block_size boundaries' if k == 1 else None)
     ax.set_xlabel('position of the generated token')
     ax.set_ylabel('ms per token (mean over the band)')
     ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     print(f"wrote {save_figure(fig, path)}")
 

@@ -155,11 +155,25 @@ CONVERSION_HINT = "a conversion keeps every other setting of the source (positio
 
 
 
-def load_pretrained(model, state, source):
-    """Load another run's weights, which must fit (pretrained_problems). Returns the tensors a conversion added."""
+def load_pretrained(model, state, source, contradicted=''):
+    """Load another run's weights, which must fit (pretrained_problems). Returns the tensors a conversion added.
+    contradicted: the model settings given that differ from the source's (settings.contradicted), named first."""
     problems = pretrained_problems(model, state)
+    if problems and contradicted:
+        raise ConfigError(f"{source} does not fit: the settings say {contradicted}; drop those settings (a conversion "
+                          f"takes the source's model, but for attention) or start from another checkpoint")
     if problems:
         raise ConfigError(f"{source} does not fit this model ({problems}); {CONVERSION_HINT}")
     state = {k.removeprefix('_orig_mod.'): v for k, v in state.items()}
     missing, _ = model.load_state_dict(state, strict=False)
     return sorted(missing)
+
+
+def run_names(runs):
+    """A short name per run folder that tells them apart: the shortest tail of their paths that differs."""
+    parts = {run: os.path.normpath(run).split(os.sep) for run in runs}
+    for n in range(1, max(map(len, parts.values())) + 1):
+        names = {run: '/'.join(p[-n:]) for run, p in parts.items()}
+        if len(set(names.values())) == len(runs):
+            return names
+    return {run: run for run in runs}

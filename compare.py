@@ -31,6 +31,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
@@ -39,12 +41,13 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
 import numpy as np
 import torch
 
-from checkpoints import CONVERSION_HINT, pretrained_problems
+from checkpoints import CONVERSION_HINT, pretrained_problems, run_names
 from dataset import Dataset, tokens_differ
 from errors import ConfigError, Interrupted, UserError, main_guard, reason
 from model import GPT, GPTConfig
 from outputs import check_file, save_figure, write_atomically
-from settings import TRAIN, defaults, parse_config, parse_settings, resolve_model, split_label
+from checks import at_least
+from settings import TRAIN, contradicted, defaults, parse_config, parse_settings, resolve_model, split_label
 from system import run_command
 
 
@@ -54,8 +57,12 @@ class CompareConfig:
     seeds: str = '1,2,3'                   # comma-separated integers: one run per variant and seed
     results: str = 'results/compare'       # runs/<variant>/seed<n>/, summary.md, summary.json, curves.png
     replot: bool = False                   # only rebuild the table and plot from the logs
+    jobs: int = 1                          # runs at a time (README, "Speed", says how to pick it on a GPU)
+    runs: str = ''                         # instead: out_dirs of runs of your own, 'out/a,out/b' (the first is the
+                                           # baseline): their table and curves, written into --results
 
     def __post_init__(self):
+        at_least(self, 1, 'jobs')
         names = self.variants.split(',')
         if not all(names) or len(set(names)) != len(names):
             raise ValueError(f"variants={self.variants!r}: give distinct variants separated by commas")
@@ -144,76 +151,207 @@ def check_run(run, given, source, source_label, where, datasets):
         if source:
             with torch.device('meta'):  # shapes only: nothing is allocated
                 problems = pretrained_problems(GPT(config), GPT(GPTConfig(**source[0])).state_dict())
+            differ = contradicted(run, given, source[0])
             if problems:
-                raise ConfigError(f"the weights of {source_label} do not fit it ({problems}); {CONVERSION_HINT}")
+                raise ConfigError(f"the weights of {source_label} do not fit it (" +
+                                  (f"it sets {differ}; drop those settings" if differ else f"{problems}; {CONVERSION_HINT}") + ")")
     except UserError as e:
         raise ConfigError(f"{where}{e}")
     return asdict(config), data
 
 
-def check_outputs(results, replot):
-    """results is a new folder, or a comparison's (it holds runs/), whose summary files can be written (they are
-    the comparison's own, rewritten each time): checked now, before the first run."""
+SUMMARY_FILES = ('summary.md', 'summary.json', 'curves.png')
+
+
+def check_outputs(results, replot, own_runs=False):
+    """results is a new folder, or a comparison's (it holds runs/; with own_runs: only the summary files),
+    whose summary files can be written (they are ours, rewritten each time): checked before any work."""
     if os.path.exists(results) and not os.path.isdir(results):
         raise ConfigError(f"results={results!r} is a file; give a folder")
     if not os.path.isdir(results):
+        if own_runs:
+            os.makedirs(results)  # no run makes it: the summary goes there
         return  # the first run makes it (train.py checks that it can)
-    if not replot and os.listdir(results) and not os.path.isdir(os.path.join(results, 'runs')):
-        raise ConfigError(f"results={results!r} holds files of its own and no runs/ of a comparison; give a new folder")
-    for name in ('summary.md', 'summary.json', 'curves.png'):
+    other = set(os.listdir(results)) - set(SUMMARY_FILES) - ({'runs', 'jobs.json'} if not own_runs else set())
+    if other and (own_runs or not replot) and not os.path.isdir(os.path.join(results, 'runs')):
+        raise ConfigError(f"results={results!r} holds files of its own ({sorted(other)[0]}, ...) and no runs/ of a "
+                          f"comparison; give a new folder")
+    if own_runs and other:
+        raise ConfigError(f"results={results!r} holds more than a summary ({sorted(other)[0]}, ...); give a new folder")
+    for name in SUMMARY_FILES:
         check_file(os.path.join(results, name), overwrite=True, setting='--results')
 
 
 def run_all(c):
-    variants = plan(c)
-    seeds = [int(s) for s in c['seeds'].split(',')]
-    base = defaults(TRAIN)
-    shared = [f'--{k}={v}' for k, v in c.items() if k in base and k not in SET_PER_RUN and v != base[k]]
+    """Every run that is not complete yet, seed by seed, up to c['jobs'] at a time: each is train.py in a
+    process of its own (a run that starts from another waits for that one). Ctrl-C stops them all, each
+    saving first; a run that fails stops the others, and is named with its log."""
+    variants, seeds = plan(c), [int(s) for s in c['seeds'].split(',')]
+    todo = []
     for seed in seeds:  # seed-major: a partial comparison already holds every variant
         for variant, (overrides, source) in variants.items():
-            out = run_dir(c['results'], variant, seed)
-            if complete(os.path.join(out, 'log.jsonl'), overrides.get('max_iters', c['max_iters'])):
+            if complete(os.path.join(run_dir(c['results'], variant, seed), 'log.jsonl'),
+                        overrides.get('max_iters', c['max_iters'])):
                 print(f"{variant} seed {seed}: done already")
-                continue
-            print(f"=== {variant}, seed {seed} ===", flush=True)
-            if os.path.exists(os.path.join(out, 'ckpt.pt')):  # an interrupted run goes on
-                init = 'resume'
             else:
-                init = os.path.join(run_dir(c['results'], source, seed), 'ckpt.pt') if source else 'scratch'
-            args = shared + [f'--{k}={v}' for k, v in overrides.items()] + \
-                [f'--seed={seed}', f'--out_dir={out}', f"--init_from={init}"]
-            code = run_train(args)
-            if code == 130:
-                raise Interrupted(f"interrupted during {variant} seed {seed} (saved); run the same command again to go on")
-            if code:
-                raise UserError(f"the run {variant} seed {seed} failed (exit code {code}); its message is above")
+                todo.append((variant, seed))
+    running, finished, total = {}, 0, len(todo)  # running: {(variant, seed): (process, its log or None)}
+    with forwarded_signals(running) as stop:
+        while (todo or running) and not stop['signal']:
+            for variant, seed in [job for job in todo if ready(c, variants, *job)]:
+                if len(running) < c['jobs']:
+                    todo.remove((variant, seed))
+                    print(f"=== {variant}, seed {seed} (run {finished + len(running) + 1} of {total}) ===", flush=True)
+                    running[variant, seed] = start_run(c, variants[variant], variant, seed, slot=free_slot(running, c))
+            assert running, "no run can start: each waits for another"  # sources come first: never
+            (variant, seed), code = wait_for_one(running)
+            finished += 1
+            if code == 0:
+                record_jobs(c['results'], variant, seed, c['jobs'])
+                print(f"run {finished} of {total} done: {variant} seed {seed}", flush=True)
+            elif code == 130 or stop['signal']:
+                stop_all(running, stop, signal.SIGINT)
+            else:
+                stop_all(running, stop, signal.SIGTERM)
+                log = running_log(c, variant, seed)
+                raise UserError(f"the run {variant} seed {seed} failed (exit code {code}); " +
+                                (f"its log: {log}" if log else "its message is above") +
+                                (" (the other runs stopped, each saved: run the same command again to go on)"
+                                 if c['jobs'] > 1 else ""))
+    if stop['signal']:
+        raise Interrupted(f"{stop['signal']}: every run in progress saved; run the same command again to go on")
 
 
-def run_train(args):
-    """python train.py args, in a process group of its own: a signal reaches it once, through us
-    (Ctrl-C: it saves and exits 130), and we wait for it to finish saving."""
-    p = subprocess.Popen(run_command('train.py', args), process_group=0)
-    forward = lambda signum, frame: p.send_signal(signum)
+def ready(c, variants, variant, seed):
+    """A run that starts from another variant's checkpoint starts once that run is complete."""
+    overrides, source = variants[variant]
+    return source is None or complete(os.path.join(run_dir(c['results'], source, seed), 'log.jsonl'),
+                                      variants[source][0].get('max_iters', c['max_iters']))
+
+
+def start_run(c, variant_plan, variant, seed, slot):
+    """python train.py for one run, in a process group of its own (a signal reaches it once, through us).
+    With jobs > 1 its output goes to its log (train.out beside log.jsonl), its threads are a share of the
+    cores (unless threads was set) and, with several GPUs, it gets one of them."""
+    overrides, source = variant_plan
+    out = run_dir(c['results'], variant, seed)
+    if os.path.exists(os.path.join(out, 'ckpt.pt')):  # an interrupted run goes on
+        init = 'resume'
+    else:
+        init = os.path.join(run_dir(c['results'], source, seed), 'ckpt.pt') if source else 'scratch'
+    base = defaults(TRAIN)
+    args = [f'--{k}={v}' for k, v in c.items() if k in base and k not in SET_PER_RUN and v != base[k]] + \
+        [f'--{k}={v}' for k, v in overrides.items()] + [f'--seed={seed}', f'--out_dir={out}', f"--init_from={init}"]
+    env, log = dict(os.environ), None
+    if c['jobs'] > 1:
+        if not c['threads']:
+            args.append(f"--threads={max(1, (os.cpu_count() or 1) // c['jobs'])}")
+        gpus = torch.cuda.device_count() if c['device'] in ('auto', 'cuda') else 0
+        if gpus > 1:
+            env['CUDA_VISIBLE_DEVICES'] = str(slot % gpus)
+        os.makedirs(out, exist_ok=True)
+        log = open(os.path.join(out, 'train.out'), 'a')
+    p = subprocess.Popen(run_command('train.py', args), process_group=0, env=env, stdout=log,
+                         stderr=subprocess.STDOUT if log else None)
+    p.slot = slot
+    return p, log
+
+
+def free_slot(running, c):
+    """The lowest slot (a GPU, with several) that no running job holds."""
+    taken = {p.slot for p, _ in running.values()}
+    return next(i for i in range(c['jobs']) if i not in taken)
+
+
+def running_log(c, variant, seed):
+    path = os.path.join(run_dir(c['results'], variant, seed), 'train.out')
+    return path if c['jobs'] > 1 and os.path.exists(path) else None
+
+
+def wait_for_one(running):
+    """Wait until one running process ends; remove it; ((variant, seed), exit code)."""
+    while True:
+        for job, (p, log) in list(running.items()):
+            code = p.poll()
+            if code is not None:
+                del running[job]
+                if log:
+                    log.close()
+                return job, code
+        time.sleep(0.2)
+
+
+@contextmanager
+def forwarded_signals(running):
+    """Ctrl-C or SIGTERM reaches every running train.py (each saves, then exits 130); we wait for them."""
+    stop = {'signal': None}
+
+    def forward(signum, frame):
+        stop['signal'] = signal.Signals(signum).name
+        for p, _ in running.values():
+            p.send_signal(signum)
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return p.wait()
+        yield stop
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
 
 
-def load_runs(results):
-    """{variant: {seed: records}} from results/runs/*/seed*/log.jsonl, plus the first header."""
+def stop_all(running, stop, signum):
+    """Stop every running run (it saves first) and wait for each."""
+    stop['signal'] = stop['signal'] or signal.Signals(signum).name
+    for p, _ in running.values():
+        p.send_signal(signum)
+    while running:
+        wait_for_one(running)
+
+
+def record_jobs(results, variant, seed, jobs):
+    """results/jobs.json: how many runs shared the machine while each ran (the time columns say so)."""
+    path = os.path.join(results, 'jobs.json')
+    try:
+        with open(path) as f:
+            shared = json.load(f)
+    except (OSError, ValueError):
+        shared = {}
+    shared[f"{variant}/seed{seed}"] = jobs
+    write_text(path, json.dumps(shared, indent=1))
+
+
+def shared_runs(results):
+    """The most runs that shared the machine in this comparison (1 if none did, or before jobs.json)."""
+    try:
+        with open(os.path.join(results, 'jobs.json')) as f:
+            return max(json.load(f).values(), default=1)
+    except (OSError, ValueError, TypeError):
+        return 1
+
+
+def load_runs(results, dirs=()):
+    """{variant: {seed: run}} from results/runs/<variant>/seed<n>/log.jsonl, or from the run folders `dirs`
+    (each a variant of one seed, named by the shortest tail of its path that tells them apart), plus the
+    first header. A run: its eval records, params, config, and where it started from (a conversion)."""
+    if dirs:
+        for d in dirs:
+            if not os.path.isfile(os.path.join(d, 'log.jsonl')):
+                raise ConfigError(f"runs: {d} holds no log.jsonl; give out_dirs that train.py wrote")
+        names = run_names(dirs)
+        found = [(os.path.join(d, 'log.jsonl'), names[d], None) for d in dirs]
+    else:
+        found = [(path, os.path.basename(os.path.dirname(os.path.dirname(path))),
+                  int(os.path.basename(os.path.dirname(path))[4:]))
+                 for path in sorted(glob.glob(os.path.join(results, 'runs', '*', 'seed*', 'log.jsonl')))]
     runs, header = {}, None
-    for path in sorted(glob.glob(os.path.join(results, 'runs', '*', 'seed*', 'log.jsonl'))):
-        variant = os.path.basename(os.path.dirname(os.path.dirname(path)))
-        seed = int(os.path.basename(os.path.dirname(path))[4:])
+    for path, variant, seed in found:
         h, records = read_log(path)
         if not records:  # stopped before its first evaluation: nothing to show yet
             print(f"warning: {path} has no evaluation yet; left out", file=sys.stderr)
             continue
         header = header or h
-        runs.setdefault(variant, {})[seed] = dict(records=records, params=h.get('params'), config=h['config'])
+        seed = h['config'].get('seed') if seed is None else seed
+        runs.setdefault(variant, {})[seed] = dict(records=records, params=h.get('params'), config=h['config'],
+                                                  started_from=h.get('started_from'))
     if not runs:
         raise ConfigError(f"no run logs under {results}/runs; run the comparison first")
     return runs, header
@@ -307,9 +445,12 @@ def table(summary, baseline, target):
     for v, s in summary.items():
         per_seed = ', '.join(fmt(r, '.2f', 'not reached') for r in s['match_ratio_seeds'])
         match = 'not reached' if s['match_step'] is None else f"{s['match_step']} ({s['match_ratio']:.2f}; {per_seed})"
+        match_time = fmt(s['match_time_ratio'], '.2f', 'not reached')
+        if v == baseline:  # its own final loss: nothing to match
+            match = match_time = '-'
         gap = '-' if v == baseline else f"{fmt(s['gap'], '+.4f')} ± {fmt(s['gap_std'])}, t={fmt(s['gap_t'], '.1f')}"
         lines.append(f"| {v} | {s['params']:,} | {len(s['seeds'])} | {s['steps']} | {s['final']:.4f} ± {s['final_std']:.4f} | "
-                     f"{s['final'] / math.log(2):.4f} | {match} | {fmt(s['match_time_ratio'], '.2f', 'not reached')} | "
+                     f"{s['final'] / math.log(2):.4f} | {match} | {match_time} | "
                      f"{gap} | {s['step_ms']:.1f} | {s['time_ratio']:.3f} |" +
                      (f" {s['smoothness']:.4f} ± {s['smoothness_std']:.4f} |" if smooth else ""))
     return '\n'.join(lines) + '\n'
@@ -325,33 +466,48 @@ def difference_table(runs):
     return '\n'.join(lines) + '\n'
 
 
+def offsets(variant, seed_runs, runs):
+    """(steps, training seconds) a variant's runs had before their own step 0: those of the run they were
+    converted from (init_from), when it is in this comparison; (0, 0) for a run from scratch."""
+    start = next(iter(seed_runs.values()))['started_from'] or {}
+    steps = start.get('iter_num') or 0
+    parts = os.path.normpath(start.get('path', '')).split(os.sep)
+    source = runs.get(parts[-3]) if len(parts) >= 3 else None  # .../runs/<label>/seed<n>/ckpt.pt
+    seconds = float(np.mean([train_seconds(r['records'])[-1] for r in source.values()])) if source else 0.0
+    return steps, seconds
+
+
 def plot(runs, path, title):
-    """curves.png; returns False (and draws nothing) when matplotlib, an optional dependency, is missing."""
+    """curves.png: validation loss in bits per token against steps and against training time, a converted
+    run drawn from where its source ended; False (nothing drawn) when matplotlib is missing."""
     try:
         import matplotlib
     except ImportError:
         return False
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    bits = 1 / math.log(2)
     for i, (variant, seed_runs) in enumerate(runs.items()):
-        color = f'C{i}'
+        color, (step0, second0) = f'C{i}', offsets(variant, seed_runs, runs)
         steps, loss = mean_curve(seed_runs)
         secs = np.array([[dict(zip((r['iter'] for r in s['records']), train_seconds(s['records'])))[t] for t in steps]
                          for s in seed_runs.values()])
-        for ax, x in ((axes[0], np.array(steps)), (axes[1], secs.mean(0))):
-            ax.plot(x, loss.mean(0), color=color, label=f"{variant} ({len(seed_runs)} seeds)")
-            ax.fill_between(x, loss.min(0), loss.max(0), color=color, alpha=0.2)
-    hi = max(mean_curve(s)[1][:, min(1, len(mean_curve(s)[0]) - 1)].max() for s in runs.values())
-    lo = min(mean_curve(s)[1].min() for s in runs.values())
+        for ax, x in ((axes[0], step0 + np.array(steps)), (axes[1], second0 + secs.mean(0))):
+            ax.plot(x, bits * loss.mean(0), color=color, label=f"{variant} ({len(seed_runs)} seeds)")
+            ax.fill_between(x, bits * loss.min(0), bits * loss.max(0), color=color, alpha=0.2)
+    hi = max(mean_curve(s)[1][:, min(1, len(mean_curve(s)[0]) - 1)].max() for s in runs.values()) * bits
+    lo = min(mean_curve(s)[1].min() for s in runs.values()) * bits
     for ax, xl in zip(axes, ('step', 'training seconds (evaluation excluded)')):
         ax.set_xlabel(xl)
-        ax.set_ylabel('validation loss (nats/token)')
+        ax.set_ylabel('validation loss (bits/token)')
         ax.set_ylim(lo - 0.02 * (hi - lo), hi)
         ax.grid(alpha=0.3)
-        ax.legend()
+    handles, labels = axes[0].get_legend_handles_labels()  # below the plots: it covers no curve
+    ncol = max(1, min(4, len(labels), 120 // (max(map(len, labels)) + 8)))
+    fig.legend(handles, labels, loc='lower center', ncol=ncol, fontsize=9, frameon=False)
     fig.suptitle(title + '  (line: mean over seeds; band: min to max)')
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.045 * -(-len(labels) // ncol) + 0.01, 1, 1))
     save_figure(fig, path)
     plt.close(fig)
     return True
@@ -364,17 +520,23 @@ def write_text(path, text):
     return write_atomically(path, write)
 
 
-def report(results, variants):
-    runs, header = load_runs(results)
-    listed = [split_label(v)[0] for v in variants.split(',')]  # the first listed variant with runs is the baseline
+def report(results, variants, dirs=()):
+    """summary.md, summary.json and curves.png in results, from the comparison's runs (or from run folders)."""
+    runs, header = load_runs(results, dirs)
+    listed = [split_label(v)[0] for v in variants.split(',')] if not dirs else list(runs)
     runs = {v: runs[v] for v in [v for v in listed if v in runs] + [v for v in runs if v not in listed]}
-    baseline = next(iter(runs))
+    baseline = next(iter(runs))  # the first listed variant with runs
     summary, target = summarize(runs, baseline)
     c = next(iter(runs[baseline].values()))['config']  # the baseline's settings name the comparison
+    longest = max(s['steps'] for s in summary.values())
     title = (f"{c['dataset']}: {c['n_layer']} layers x {c['n_embd']}, context {c['block_size']}, "
-             f"batch {c['batch_size']}, {c['max_iters']} steps")
+             f"batch {c['batch_size']}, {summary[baseline]['steps']} steps" +
+             (f" (some runs {longest})" if longest != summary[baseline]['steps'] else ""))
+    shared = shared_runs(results) if not dirs else 1
     md = f"# {title}\n\nHardware: {header.get('hardware')} ({header.get('device')}, {header.get('threads')} threads), " \
-         f"torch {header.get('torch')}.\n\n" + table(summary, baseline, target) + "\n" + difference_table(runs)
+         f"torch {header.get('torch')}." + (f" Up to {shared} runs shared the machine at a time (compare.py --jobs): the "
+                                            f"time columns are not those of a run alone." if shared > 1 else "") + \
+         "\n\n" + table(summary, baseline, target) + "\n" + difference_table(runs)
     write_text(os.path.join(results, 'summary.md'), md)
     write_text(os.path.join(results, 'summary.json'), json.dumps(summary, indent=1))
     plotted = plot(runs, os.path.join(results, 'curves.png'), title)
@@ -384,11 +546,15 @@ def report(results, variants):
 
 
 def main(argv):
-    c, _ = parse_config(argv, COMPARE, __doc__)
-    check_outputs(c['results'], c['replot'])
-    if not c['replot']:
+    c, given = parse_config(argv, COMPARE, __doc__)
+    dirs = [d for d in c['runs'].split(',') if d]
+    if dirs and given & {'variants', 'seeds', 'replot', 'jobs'}:
+        raise ConfigError(f"--runs draws runs you made: {', '.join(sorted(given & {'variants', 'seeds', 'replot', 'jobs'}))} "
+                          f"do not apply (the first run is the baseline)")
+    check_outputs(c['results'], c['replot'], own_runs=bool(dirs))
+    if not (c['replot'] or dirs):
         run_all(c)
-    report(c['results'], c['variants'])
+    report(c['results'], c['variants'], dirs)
 
 
 if __name__ == '__main__':

@@ -30,12 +30,12 @@ from linear_attention import decay_rates, decayed_attention, recurrent_step
 
 @dataclass
 class GPTConfig:
-    block_size: int = 512
+    block_size: int = 512         # the context, in tokens
     vocab_size: int = 0           # the dataset's (0 until it is read)
-    n_layer: int = 10
-    n_head: int = 8
-    n_embd: int = 128
-    dropout: float = 0.0
+    n_layer: int = 10             # decoder blocks
+    n_head: int = 8               # attention heads
+    n_embd: int = 128             # the width of the residual stream (the MLP: 4x)
+    dropout: float = 0.0          # after attention, MLP and embeddings
     bias: bool = True             # biases in Linear and LayerNorm, as GPT-2
     wavelet: str = 'none'         # 'none' | 'haar' | 'learnable' | 'ema' (an ablation control)
     wavelet_frac: float = 0.5     # fraction of coordinates that are averaged (the first ones)

@@ -19,7 +19,7 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
 import numpy as np
 import torch
 
-from checkpoints import load_checkpoint, load_model_state
+from checkpoints import load_checkpoint, load_model_state, run_names
 from errors import ConfigError, main_guard
 from metrics import pmf_smoothness
 from settings import parse_config
@@ -52,15 +52,6 @@ def predictions(ckpt, windows):
     p = torch.softmax(logits[:, -1].float(), -1)[:, bins.start:bins.stop]
     return (p / p.sum(-1, keepdim=True)).numpy()
 
-
-def run_names(runs):
-    """A short name per run folder that tells them apart: the shortest tail of their paths that differs."""
-    parts = {run: os.path.normpath(run).split(os.sep) for run in runs}
-    for n in range(1, max(map(len, parts.values())) + 1):
-        names = {run: '/'.join(p[-n:]) for run, p in parts.items()}
-        if len(set(names.values())) == len(runs):
-            return names
-    return {run: run for run in runs}
 
 
 def main(argv):

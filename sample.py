@@ -6,6 +6,7 @@ Sample from a trained checkpoint, and turn the tokens back into text, sound or m
     python sample.py --out_dir=out/maestro_wavelet --max_new_tokens=2000 --output=piece.mid
     python sample.py --out_dir=out/quickstart --start=FILE:prompt.txt   # a prompt from a file (.txt/.wav/.mid)
     python sample.py --out_dir=out/quickstart --cache=False   # re-run the context for each token: slow, same tokens
+    python sample.py --out_dir=out/piano --start=FILE:x.wav --seconds=2 --with_prompt=False   # only the 2 new seconds
 
 Settings are --key=value, as in train.py (python sample.py --help lists them). Text is printed
 (or written with --output=x.txt), audio becomes a 16 kHz mono 16-bit .wav, music a .mid file: the
@@ -48,6 +49,7 @@ class SampleConfig:
     output: str = ''              # file to write; default: printed text, or out_dir/sample.{wav,mid}
     overwrite: bool = False       # the output may replace a file that exists (never a checkpoint or a dataset's file)
     compile: bool = False         # compile the decoding step (torch.compile): a minute at start, then faster tokens
+    with_prompt: bool = True      # the output starts with the prompt (all of it: a long recording too); False: new tokens only
 
     def __post_init__(self):
         at_least(self, 1, 'num_samples')
@@ -82,7 +84,7 @@ def new_tokens(c, tok, prompt, device):
 
 
 def main(argv):
-    c, given = parse_config(argv, SAMPLE, __doc__)
+    c, given = parse_config(argv, SAMPLE, __doc__, from_checkpoint=(GPTConfig,))
     for path in output_paths(c['output'], c['num_samples']) if c['output'] else ():
         check_file(path, c['overwrite'])  # now, not after the loading and the generation
     ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
@@ -120,6 +122,8 @@ def main(argv):
             raise
         raise UserError(f"not enough memory for {c['num_samples']} x {max_new_tokens:,} new tokens on {device}; "
                         f"lower max_new_tokens, seconds or num_samples")
+    if not c['with_prompt']:
+        out = out[:, len(prompt):]
     for i, row in enumerate(out.tolist()):
         if not paths:
             print(tok.decode(row) + '\n' + '-' * 40)

@@ -24,30 +24,31 @@ from system import SystemConfig
 @dataclass
 class TrainConfig:
     # I/O
-    out_dir: str = 'out'
+    out_dir: str = 'out'          # the run's folder: ckpt.pt, log.jsonl
     init_from: str = 'scratch'    # 'scratch' | 'resume' (from out_dir/ckpt.pt) | another run's ckpt.pt: start from
                                   # its weights (e.g. convert softmax to attention='linear'), a new optimiser
     overwrite: bool = False       # a new run (not resume) may replace the checkpoint and log already in out_dir
     eval_interval: int = 250      # evaluate, log and checkpoint every this many iterations
     eval_iters: int = 20          # evaluation uses eval_iters * batch_size * world_size fixed windows per split
-    eval_only: bool = False
+    eval_only: bool = False       # evaluate the checkpoint (with init_from='resume') or the init, then stop
     sample_tokens: int = 0        # print a sample of this many tokens at the end (text datasets)
+    tensorboard: bool = False     # also log to out_dir/tensorboard (pip install tensorboard; tensorboard --logdir out)
     # data
     dataset: str = 'pydocs'       # data/<dataset>/; 'pydocs' is built offline on first use
     batch_size: int = 32          # sequences per process per micro-step
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int = 1  # micro-steps per optimisation step
     overfit_single_batch: bool = False  # train on batch 0 forever: the quickest proof that the model learns
     # AdamW with linear warmup and cosine decay
-    learning_rate: float = 1e-3
-    max_iters: int = 5000
-    weight_decay: float = 0.1
+    learning_rate: float = 1e-3   # the peak, reached after warmup_iters
+    max_iters: int = 5000         # optimisation steps in all
+    weight_decay: float = 0.1     # AdamW's, on matrices and embeddings only
     beta1: float = 0.9
-    beta2: float = 0.95
+    beta2: float = 0.95           # AdamW's betas
     grad_clip: float = 1.0        # 0: no clipping
-    decay_lr: bool = True
-    warmup_iters: int = 200
+    decay_lr: bool = True         # False: learning_rate throughout
+    warmup_iters: int = 200       # linear warmup steps (keep it well below max_iters)
     lr_decay_iters: int = 0       # 0: max_iters
-    min_lr: float = 1e-4
+    min_lr: float = 1e-4          # the cosine decay's floor
     compile: bool = False         # torch.compile the model (CUDA)
 
     def __post_init__(self):
@@ -133,22 +134,24 @@ def read_config_file(path):
     return {k: v for k, v in scope.items() if not k.startswith('_')}
 
 
-def parse_config(argv, groups, doc=''):
+def parse_config(argv, groups, doc='', from_checkpoint=()):
     """
     Settings from the defaults of the dataclasses `groups`, then config files (plain assignments),
-    then --key=value, checked by name, type and allowed values. Returns (config, given): the
-    settings as one dict, and the set of keys that a file or the command line set.
+    then --key=value (or --key value), checked by name, type and allowed values. Returns (config,
+    given): the settings as one dict, and the set of keys that a file or the command line set.
+    from_checkpoint: groups whose values a script takes from a checkpoint (--help says so).
     """
     known = declared(groups)
     if any(a in ('-h', '--help') for a in argv):
-        print((doc.strip() + '\n\n' if doc else '') + 'Settings (--key=value; a config file sets the same names):')
-        for key, (group, f) in known.items():
-            print(f"  {key} = {f.default!r}")
+        print_help(doc, groups, from_checkpoint)
         raise SystemExit(0)
-    config, given = defaults(groups), set()
-    for arg in argv:
+    config, given, args = defaults(groups), set(), list(argv)
+    while args:
+        arg = args.pop(0)
         if arg.startswith('--'):
             key, eq, text = arg[2:].partition('=')
+            if not eq and args and not args[0].startswith('--'):
+                eq, text = '=', args.pop(0)  # --key value, as the prepare scripts take it
             if not eq:
                 raise ConfigError(f"{arg}: write --{key}=value")
             set_value(config, key, parse_value(key, text, known[key][1].type if key in known else str), arg, known)
@@ -159,6 +162,40 @@ def parse_config(argv, groups, doc=''):
                 given.add(key)
     check_config(config, groups)
     return config, given
+
+
+def print_help(doc, groups, from_checkpoint=()):
+    """The script's docstring, then every setting with its default and the comment beside it in its dataclass."""
+    print((doc.strip() + '\n\n' if doc else '') + 'Settings (--key=value; a config file sets the same names):')
+    for group in groups:
+        comments, checkpoint = field_comments(group), group in from_checkpoint
+        print(f"\n{group.__name__} ({group.__module__}.py)" +
+              (": the checkpoint's, give one only to check it" if checkpoint else ""))
+        for f in fields(group):
+            if group is GPTConfig and f.name in NOT_SETTINGS:
+                continue
+            setting = f"  {f.name}" + ('' if checkpoint else f" = {f.default!r}")
+            print(f"{setting:<34} {comments.get(f.name, '')}".rstrip())
+
+
+def field_comments(group):
+    """{field: the comment beside it, and on the comment lines aligned below it} in a dataclass's source."""
+    import inspect
+    try:
+        lines = inspect.getsource(group).splitlines()
+    except (OSError, TypeError):
+        return {}
+    out, last, column = {}, None, None
+    for line in lines:
+        field_line = re.match(r"\s+(\w+): [\w.]+ = [^#]*(#\s*(.*))?$", line)
+        if field_line:
+            last, column = field_line.group(1), line.find('#') if field_line.group(2) else None
+            out[last] = field_line.group(3) or ''
+        elif last and column and line.find('#') == column and not line[:column].strip():
+            out[last] += ' ' + line[column + 1:].strip()  # the comment goes on below, aligned
+        else:
+            last = None
+    return out
 
 
 def check_config(config, groups, where=''):
@@ -241,6 +278,14 @@ def model_settings(config, given, saved=None, keep=False, source='the checkpoint
                           ", but the settings say " + ', '.join(f"{k}={config[k]!r}" for k in differ) +
                           "; drop those settings to go on with that model, or use a new out_dir")
     return {k: saved[k] for k in MODEL_KEYS}
+
+
+def contradicted(config, given, saved, conversion=('attention', 'qk_norm')):
+    """The model keys a file or the command line set to other values than a checkpoint's model_args `saved`
+    has, as 'n_layer=4 (the source has 2), ...' (a conversion's own keys left out); '' if none."""
+    saved = asdict(GPTConfig(**saved))
+    return ', '.join(f"{k}={config[k]!r} (the source has {saved[k]!r})" for k in MODEL_KEYS
+                     if k in given and k not in conversion and config[k] != saved[k])
 
 
 def resolve_model(config, given, dataset, saved=None, keep=False, source='the checkpoint'):

@@ -19,7 +19,7 @@ from model import GPT
 class SystemConfig:
     device: str = 'auto'          # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
     dtype: str = 'auto'           # 'auto' (bfloat16 on GPUs that have it, else float16; float32 on CPU and mps) | 'float32' | 'bfloat16' | 'float16'
-    seed: int = 1337
+    seed: int = 1337              # the initial weights, the batches, the samples
     threads: int = 0              # CPU threads; 0: torch's default (the cores). A small model on a busy machine: try 1
 
     def __post_init__(self):

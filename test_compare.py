@@ -2,8 +2,13 @@
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
+import torch
 
 from errors import ConfigError
 from settings import TRAIN, parse_config, parse_variant
@@ -93,3 +98,85 @@ def test_report_without_matplotlib(tmp_path, monkeypatch, capsys):
     main(['--replot=True', f'--results={r}', '--variants=none,haar'])
     assert os.path.exists(os.path.join(r, 'summary.md')) and not os.path.exists(os.path.join(r, 'curves.png'))
     assert 'pip install matplotlib' in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- several runs at once (--jobs)
+
+JOBS_ARGS = ['--dataset=tiny', '--variants=none,haar', '--seeds=1,2', '--n_layer=1', '--n_head=2', '--n_embd=16',
+             '--block_size=16', '--batch_size=4', '--max_iters=6', '--eval_interval=2', '--eval_iters=1', '--device=cpu',
+             '--threads=1']
+
+
+def losses(results):
+    """Every run's evaluation records, timings left out."""
+    runs, _ = load_runs(results)
+    return {(v, s): [(r['iter'], r['train_loss'], r['val_loss']) for r in run['records']]
+            for v, seeds in runs.items() for s, run in seeds.items()}
+
+
+def test_two_jobs_give_what_one_gives(tmp_path, run_script, text_dataset):
+    """The runs are independent processes: two at a time give the same losses as one after the other, each
+    run's output in its log, and the summary says that the runs shared the machine."""
+    text_dataset(tmp_path)
+    one = run_script(['compare.py', '--results=one'] + JOBS_ARGS, tmp_path)
+    two = run_script(['compare.py', '--results=two', '--jobs=2'] + JOBS_ARGS, tmp_path)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    assert losses(str(tmp_path / 'one')) == losses(str(tmp_path / 'two'))
+    assert 'run 4 of 4 done' in two.stdout and 'final val loss' in (tmp_path / 'two/runs/haar/seed2/train.out').read_text()
+    assert 'shared the machine' in (tmp_path / 'two/summary.md').read_text()
+    assert 'shared the machine' not in (tmp_path / 'one/summary.md').read_text()
+
+
+def test_ctrl_c_stops_every_job_and_the_comparison_resumes(tmp_path, repo, text_dataset):
+    text_dataset(tmp_path)
+    env = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS='1')
+    slow = [{'--max_iters=6': '--max_iters=200', '--seeds=1,2': '--seeds=1'}.get(a, a) for a in JOBS_ARGS] + \
+        ['--eval_interval=100']
+    p = subprocess.Popen([sys.executable, os.path.join(repo, 'compare.py'), '--results=res', '--jobs=2'] + slow,
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    logs = [tmp_path / 'res' / 'runs' / v / 'seed1' / 'log.jsonl' for v in ('none', 'haar')]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(log.exists() and log.stat().st_size for log in logs):
+        time.sleep(0.2)
+    time.sleep(1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and 'Traceback' not in err, err
+    for v in ('none', 'haar'):  # both running jobs saved a checkpoint to go on from
+        assert torch.load(tmp_path / 'res' / 'runs' / v / 'seed1' / 'ckpt.pt', weights_only=True)['iter_num'] > 0
+    again = subprocess.run([sys.executable, os.path.join(repo, 'compare.py'), '--results=res', '--jobs=2'] + slow,
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    whole = subprocess.run([sys.executable, os.path.join(repo, 'compare.py'), '--results=whole'] + slow,
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    assert losses(str(tmp_path / 'res')) == losses(str(tmp_path / 'whole'))  # resumed exactly
+
+
+def test_a_failing_run_is_named_with_its_log_and_the_others_stop(tmp_path, run_script, text_dataset):
+    text_dataset(tmp_path)
+    # the second variant diverges at once; the first is a long run that must be stopped, not waited for
+    args = [a if a != '--max_iters=6' else '--max_iters=100000' for a in JOBS_ARGS]
+    args = [a if a != '--variants=none,haar' else '--variants=none,boom:learning_rate=1e30+grad_clip=0.0+warmup_iters=0'
+            for a in args]
+    started = time.time()
+    r = run_script(['compare.py', '--results=res', '--jobs=2', '--eval_interval=1'] + args, tmp_path)
+    assert r.returncode == 1 and time.time() - started < 200, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert 'the run boom seed 1 failed' in last and 'res/runs/boom/seed1/train.out' in last, last
+    assert 'diverged' in (tmp_path / 'res/runs/boom/seed1/train.out').read_text()
+    assert torch.load(tmp_path / 'res/runs/none/seed1/ckpt.pt', weights_only=True)['iter_num'] > 0  # stopped, saved
+
+
+def test_runs_of_your_own_get_a_table_and_curves(tmp_path, run_script, text_dataset):
+    text_dataset(tmp_path)
+    tiny = JOBS_ARGS[3:]
+    for name, wavelet in (('a', 'none'), ('b', 'haar')):
+        r = run_script(['train.py', '--dataset=tiny', f'--out_dir=out/{name}', f'--wavelet={wavelet}'] + tiny, tmp_path)
+        assert r.returncode == 0, r.stderr
+    r = run_script(['compare.py', '--runs=out/a,out/b', '--results=plots'], tmp_path)
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / 'plots' / 'summary.md').read_text()
+    assert 'Baseline `a`' in md and '| b |' in md and (tmp_path / 'plots' / 'curves.png').stat().st_size > 1000
+    r = run_script(['compare.py', '--runs=out/a,out/b', '--results=plots', '--variants=none'], tmp_path)
+    assert r.returncode == 1 and 'do not apply' in r.stderr

@@ -148,6 +148,10 @@ def test_sample_writes_audio_with_and_without_cache(tmp_path, run_script):
         wavs.append(wav.read_bytes())
     assert wavs[0] == wavs[1]
     assert len(wavs[0]) == 44 + 2 * (1 + 160)  # header, then the 1-token prompt and 0.01 s at 16 kHz
+    r = run_script(['sample.py', '--out_dir=out', '--seconds=0.01', '--temperature=0', '--with_prompt=False',
+                    f'--output={tmp_path / "new.wav"}', '--device=cpu'], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / 'new.wav').read_bytes()[44:] == wavs[0][44 + 2:]  # the same new samples, without the prompt
 
 
 @pytest.mark.parametrize('variant', [dict(wavelet='haar', wavelet_pad='valid'),

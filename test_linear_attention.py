@@ -137,6 +137,10 @@ def test_conversion_loads_every_softmax_tensor_bit_for_bit(tmp_path, monkeypatch
     # a source the model cannot take whole (learned positions: the table would be dropped)
     train(train_config(out_dir='learned', max_iters=2, eval_interval=2))
     from errors import ConfigError
-    with pytest.raises(ConfigError, match='unused: transformer.wpe.weight'):
+    with pytest.raises(ConfigError, match=r"the settings say position='rope' \(the source has 'learned'\)"):
         train(train_config(out_dir='lin2', init_from='learned/ckpt.pt', attention='linear', position='rope'),
               given={'attention', 'position'})
+    # the source's sizes need no restating: a conversion that names only what changes
+    train(train_config(out_dir='lin3', init_from='soft/ckpt.pt', attention='linear', n_layer=7, n_embd=64, max_iters=2,
+                       eval_interval=2), given={'attention'})
+    assert torch.load('lin3/ckpt.pt', weights_only=True)['model_args']['n_layer'] == 2

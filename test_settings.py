@@ -32,3 +32,21 @@ def test_a_checkpoint_decides_the_model_of_a_resumed_or_converted_run():
     converted = model_settings(config, given, saved, keep=False)
     assert converted['attention'] == 'linear' and converted['position'] == 'rope' and converted['n_embd'] == 32
     assert model_settings(config, given) == {k: config[k] for k in MODEL_KEYS}  # from scratch: the settings' own
+
+
+def test_key_space_value_and_help_with_meanings(capsys):
+    """--key value works as the prepare scripts' --input x does; --help says what each setting does."""
+    assert parse_config(['--max_iters', '10', '--wavelet', 'haar'], TRAIN)[0]['max_iters'] == 10
+    with pytest.raises(ConfigError, match='write --compile=value'):
+        parse_config(['--compile'], TRAIN)
+    with pytest.raises(SystemExit):
+        parse_config(['--help'], TRAIN, 'the doc')
+    out = capsys.readouterr().out
+    assert out.startswith('the doc') and 'GPTConfig (model.py)' in out
+    line = next(l for l in out.splitlines() if l.strip().startswith('warmup_iters = 200'))
+    assert 'linear warmup steps' in line
+    line = next(l for l in out.splitlines() if l.strip().startswith('init_from ='))
+    assert "a new optimiser" in line  # a comment that goes on below its field is read whole
+    with pytest.raises(SystemExit):
+        parse_config(['--help'], TRAIN, from_checkpoint=(GPTConfig,))
+    assert "n_layer = 10" not in capsys.readouterr().out  # a checkpoint's model: no default to show

@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
+import pytest
 import torch
 
 from dataset import Dataset
@@ -148,3 +150,37 @@ def test_a_model_setting_that_contradicts_the_checkpoint_is_an_error(tmp_path, t
     assert r.returncode == 1 and 'n_layer=2' in r.stderr and 'n_layer=3' in r.stderr, r.stderr
     r = run_script(['sample.py', '--out_dir=out', '--n_layer=2', '--max_new_tokens=5', '--device=cpu'], tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_warmup_as_long_as_the_run_is_named(tmp_path, text_dataset, run_script):
+    text_dataset(tmp_path)
+    r = run_script(['train.py', '--dataset=tiny', '--n_layer=1', '--n_head=2', '--n_embd=16', '--block_size=16',
+                    '--batch_size=4', '--max_iters=4', '--eval_interval=4', '--eval_iters=1', '--device=cpu'], tmp_path)
+    assert r.returncode == 0 and 'warning: warmup_iters=200 is not below max_iters=4' in r.stderr, r.stderr
+
+
+def test_tensorboard_gets_what_the_log_gets(tmp_path, monkeypatch, text_dataset, train_config):
+    """tensorboard=True: every number of every log record, at its iteration (a stand-in writer here), and a
+    one-line error before any work where the package is missing."""
+    from errors import ConfigError
+    text_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    written = []
+
+    class Writer:
+        def __init__(self, folder):
+            written.append(folder)
+
+        def add_scalar(self, key, value, step):
+            written.append((key, value, step))
+
+        def close(self):
+            written.append('closed')
+    monkeypatch.setitem(sys.modules, 'torch.utils.tensorboard', types.SimpleNamespace(SummaryWriter=Writer))
+    records = train(train_config(tensorboard=True, max_iters=4, eval_interval=2))
+    assert written[0] == os.path.join(str(tmp_path / 'out'), 'tensorboard') and written[-1] == 'closed'
+    assert ('val_loss', records[1]['val_loss'], 2) in written and sum(w[0] == 'step_loss' for w in written[1:-1]) == 4
+    monkeypatch.setitem(sys.modules, 'torch.utils.tensorboard', None)  # not installed: the import fails
+    with pytest.raises(ConfigError, match='pip install tensorboard'):
+        train(train_config(tensorboard=True, out_dir='other'))
+    assert not os.path.exists('other')

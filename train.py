@@ -40,7 +40,7 @@ from dataset import Dataset, tokens_differ
 from errors import ConfigError, Interrupted, main_guard, reason
 from generate import generate
 from metrics import bits_per_byte, pmf_smoothness
-from settings import TRAIN, parse_config, resolve_model
+from settings import TRAIN, contradicted, parse_config, resolve_model
 from system import autocast_context, build_model, check_batch_memory, pick_device, pick_dtype, use_threads
 
 
@@ -109,6 +109,7 @@ class Run:
     best_val: float = math.inf
     start_iter: int = 0
     val_bytes: float = None         # the bytes the fixed validation windows stand for (datasets with byte counts)
+    board: object = None            # a TensorBoard SummaryWriter (tensorboard=True, rank 0), or None
     records: list = field(default_factory=list)
     step_time: float = 0.0          # training time since the last evaluation, and its steps
     steps_timed: int = 0
@@ -188,7 +189,8 @@ def open_run(config, given, data, env, on_exit):
         load_model_state(model, ckpt['model'], path)
     elif convert:
         source = {'path': config['init_from'], 'iter_num': ckpt.get('iter_num'),
-                  'new_tensors': load_pretrained(model, ckpt['model'], config['init_from'])}
+                  'new_tensors': load_pretrained(model, ckpt['model'], config['init_from'],
+                                                 contradicted(config, given, ckpt['model_args']))}
     if env.master:  # before anything is written to out_dir: it is ours, writable, and holds no work we would lose
         on_exit.enter_context(claim_out_dir(settings['out_dir']))
         if not resume and os.path.exists(path) and not settings['overwrite']:
@@ -209,11 +211,27 @@ def open_run(config, given, data, env, on_exit):
     return run
 
 
-def open_log(run, data, env, on_exit):
-    """out_dir/log.jsonl (rank 0), its first line the run's header; a line to the console. None on other ranks."""
+def tensorboard_writer(config):
+    """TensorBoard's SummaryWriter class for tensorboard=True, found before any work (else None)."""
+    if not config['tensorboard']:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("tensorboard=True needs the tensorboard package: pip install tensorboard (or drop the setting; "
+                          "log.jsonl holds the same numbers)")
+    return SummaryWriter
+
+
+def open_log(run, data, env, on_exit, board=None):
+    """out_dir/log.jsonl (rank 0), its first line the run's header; a line to the console; TensorBoard's
+    writer if asked (board: its class). None on other ranks."""
     if not env.master:
         return None
     c = run.settings
+    if board:
+        run.board = board(os.path.join(c['out_dir'], 'tensorboard'))
+        on_exit.callback(run.board.close)
     log = on_exit.enter_context(open(os.path.join(c['out_dir'], 'log.jsonl'), 'a' if c['init_from'] == 'resume' else 'w'))
     header = {'config': c, 'argv': sys.argv, 'python': platform.python_version(), 'torch': torch.__version__,
               'numpy': np.__version__, 'device': str(env.device), 'dtype': env.dtype,
@@ -227,6 +245,10 @@ def open_log(run, data, env, on_exit):
     print(f"{data.name}: {data.size('train'):,} train / {data.size('val'):,} val tokens, vocab {data.vocab_size} | "
           f"{run.raw_model.get_num_params():,} params, {run.raw_model.options()} | {env.device} {env.dtype} x{env.world} | "
           f"{tokens_per_iter(run, env):,} tokens/iter")
+    if c['decay_lr'] and c['warmup_iters'] >= c['max_iters'] > run.iter_num:  # every check passed: a word, then work
+        print(f"warning: warmup_iters={c['warmup_iters']} is not below max_iters={c['max_iters']}: the learning rate "
+              f"never reaches learning_rate={c['learning_rate']}; set warmup_iters lower (e.g. "
+              f"{max(1, c['max_iters'] // 10)})", file=sys.stderr)
     return log
 
 
@@ -304,6 +326,10 @@ def report(run, rec, log, bar, env):
                   f"({rec['val_loss'] / math.log(2):.4f} bits/token{bpb})")
         log.write(json.dumps(rec) + '\n')
         log.flush()
+    if run.board is not None:
+        for key, value in rec.items():
+            if key != 'iter' and isinstance(value, (int, float)):
+                run.board.add_scalar(key, value, rec['iter'])
 
 
 def save(run, data):
@@ -417,11 +443,12 @@ def train(config, given=()):
     """Train as config says (given: the keys a config file or the command line set). Returns the list of
     evaluation records written to log.jsonl. However it ends, out_dir is released and a DDP process group
     is torn down."""
+    board = tensorboard_writer(config)
     with ExitStack() as on_exit:
         env = set_up(config, on_exit)
         data = open_dataset(config['dataset'], env)
         run = open_run(config, given, data, env, on_exit)
-        log = open_log(run, data, env, on_exit)
+        log = open_log(run, data, env, on_exit, board)
         c, T = run.settings, run.settings['block_size']
         run.val_bytes = data.bytes_covered('val', data.eval_offsets('val', T, eval_windows(run, env)), T)
         from tqdm import tqdm
@@ -443,6 +470,8 @@ def train(config, given=()):
                     save_and_stop(run, data, env, stop)
                 # one optimisation step over the global batch
                 loss, lr = train_step(run, data, env)
+                if run.board is not None:
+                    run.board.add_scalar('step_loss', loss, run.iter_num)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
         bar.close()
