@@ -120,8 +120,8 @@ def bench(c):
 
     def step(r):
         with autocast:
-            _, loss = r['step_model'](r['x'], r['x'])
-        loss.backward()
+            _, losses = r['step_model'](r['x'], r['x'])
+        losses['loss'].backward()
         torch.nn.utils.clip_grad_norm_(r['model'].parameters(), 1.0)
         r['opt'].step()
         r['opt'].zero_grad(set_to_none=True)
