@@ -3,7 +3,7 @@
 # uptrained for 45 steps (15% of S); (c) the linear model from scratch for the same 345 steps in all.
 # The table's final losses compare (b) with (a) and (c); the converted runs' iter 0 in their logs
 # is the softmax model right after conversion, before any uptraining.
-# python compare.py config/compare_quick_supra.py       # about N minutes on 2 CPU cores (docs/supra.md)
+# python compare.py config/compare_quick_supra.py       # about 1.5 minutes on 2 busy CPU cores (docs/supra.md)
 results = 'results/quick_supra'
 variants = ('softmax:position=rope,'
             'converted:attention=linear+init_from=softmax+max_iters=45+warmup_iters=5+learning_rate=1e-3+min_lr=1e-4,'
