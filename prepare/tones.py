@@ -67,7 +67,7 @@ def score(rng, seconds):
     progression = PROGRESSIONS[rng.integers(len(PROGRESSIONS))]
     arpeggio = rng.random() < 0.5
 
-    def pitch(degree, octave):  # a scale degree (any integer) in an octave above the key's root
+    def pitch(degree, octave):  # a scale degree (any integer), octaves above (or below) the key's root
         return root + 12 * (octave + degree // 7) + scale[degree % 7]
 
     notes, degree, bar = [], int(rng.integers(0, 7)), 0
