@@ -222,12 +222,12 @@ def open_split(data_dir, meta, split):
     return np.memmap(os.path.join(data_dir, f"{split}.bin"), dtype=DTYPES[meta["dtype"]], mode="r")
 
 
-AUTO_PREPARE = {"pydocs": "pydocs.py"}  # datasets that need no download: built on first use
+AUTO_PREPARE = {"pydocs": "pydocs.py", "tones": "tones.py"}  # datasets that need no download: built on first use
 
 
 class Dataset:
     """
-    A dataset by name, opened and checked: data/<name>/ (the offline pydocs is built there first if it
+    A dataset by name, opened and checked: data/<name>/ (the offline pydocs or tones is built there first if it
     is missing and build=True), its meta.json, its tokenizer, the ids that are ordered bins of one
     quantity (audio levels; None for other tokens), and what training reads from it: batches drawn by
     (seed, iteration), fixed evaluation windows, the bytes those stand for. Tokens come back as int64

@@ -546,3 +546,46 @@ def test_real_files(tmp_path):
     x, rate = mulaw.read_wav(os.path.join(REAL_DATA, "audio", wav))
     ids = mulaw.mulaw_encode(mulaw.resample_to_16k(x[:rate * 5], rate))
     assert abs(len(ids) - 5 * 16000) <= 1 and 100 < len(set(ids.tolist())) <= 256
+
+
+# ---------------------------------------------------------------- tones (synthetic piano), excerpt
+
+def test_a_synthetic_note_has_its_pitch_stretched_partials_and_decays():
+    from prepare import tones
+    x = tones.note(69, 0.8, 1.0, np.random.default_rng(0))  # A4, held 1 s
+    spectrum = np.abs(np.fft.rfft(x[:16000]))               # the first second: 1 Hz bins
+    assert abs(int(np.argmax(spectrum)) - 440) <= 1
+    eighth = 3400 + int(np.argmax(spectrum[3400:3700]))     # a stiff string's partials lie above k * f0
+    assert 8 * 440 + 5 < eighth < 8 * 440 * 1.01
+    loud, late = (np.sqrt(np.mean(x[a:a + 1600] ** 2)) for a in (0, 14000))
+    assert late < 0.75 * loud and np.abs(x[-1600:]).max() < 0.01 * np.abs(x).max()  # decays, then rings out
+
+
+def test_tones_is_deterministic_audio_split_by_piece(tmp_path):
+    from prepare import tones
+    code, out, err = run_prepare("tones", "--minutes", "1", "--out", str(tmp_path / "a"))
+    assert code == 0 and "synthetic piano" in out, err
+    meta, splits = load_dataset(str(tmp_path / "a"))
+    assert meta["tokenizer"] == "mulaw" and meta["sample_rate"] == 16000 and "synthetic" in meta["source"]
+    assert meta["pieces"] == {"train": 2, "val": 1, "test": 1} and meta["prepare"].endswith(" --minutes 1.0")
+    ids = np.concatenate(list(splits.values()))
+    assert 100 < len(set(ids.tolist())) and 0 < ids.min() and ids.max() < 255  # many levels, never clipped
+    assert abs(len(ids) / 16000 - 60) < 20
+    val = mulaw.mulaw_encode(tones.piece(0, 2))  # pieces 0, 1 train, 2 val, 3 test; each the same every time
+    assert val.tolist() == splits["val"].tolist() and mulaw.mulaw_encode(tones.piece(1, 2))[:1000].tolist() != val[:1000].tolist()
+    code, out, err = run_prepare("tones", "--minutes", "0.5", "--out", str(tmp_path / "d"))
+    assert_clean_failure(code, err, str(tmp_path / "d"))
+    assert "at least 0.8 minutes" in err
+
+
+def test_excerpt_ends_at_a_line_break_and_replaces_only_itself(tmp_path):
+    src, out = tmp_path / "in.txt", str(tmp_path / "small" / "x.txt")
+    src.write_text("one two\nthree four\nfive\n")
+    code, _, err = run_prepare("excerpt", "--input", str(src), "--out", out, "--chars", "12")
+    assert code == 0 and open(out).read() == "one two\n", err
+    code, stdout, _ = run_prepare("excerpt", "--input", str(src), "--out", out, "--chars", "12")
+    assert code == 0 and "already holds" in stdout
+    code, _, err = run_prepare("excerpt", "--input", str(src), "--out", out, "--chars", "100")
+    assert code == 1 and "--overwrite" in err.strip().splitlines()[-1] and open(out).read() == "one two\n"
+    code, _, err = run_prepare("excerpt", "--input", str(src), "--out", out, "--chars", "100", "--overwrite")
+    assert code == 0 and open(out).read() == src.read_text(), err
