@@ -439,7 +439,7 @@ def table(summary, baseline, target):
     lines = [f"Baseline `{baseline}` final val loss (mean over seeds): {target:.4f} nats = {target / math.log(2):.4f} bits/token.",
              "",
              "| variant | params | seeds | steps | final val loss (mean ± sd) | bits/token | steps-to-match (ratio; per seed) "
-             "| time-to-match | gap vs baseline at equal steps (paired mean ± sd, t) | ms/step | time ratio |" +
+             "| time-to-match | final gap vs baseline (paired mean ± sd, t) | ms/step | time ratio |" +
              (" PMF smoothness (mean ± sd) |" if smooth else ""),
              "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if smooth else "")]
     for v, s in summary.items():

@@ -34,7 +34,7 @@ class TrainConfig:
     sample_tokens: int = 0        # print a sample of this many tokens at the end (text datasets)
     tensorboard: bool = False     # also log to out_dir/tensorboard (pip install tensorboard; tensorboard --logdir out)
     # data
-    dataset: str = 'pydocs'       # data/<dataset>/; 'pydocs' is built offline on first use
+    dataset: str = 'pydocs'       # data/<dataset>/; 'pydocs' (text) and 'tones' (synthetic piano) are built on first use
     batch_size: int = 32          # sequences per process per micro-step
     gradient_accumulation_steps: int = 1  # micro-steps per optimisation step
     overfit_single_batch: bool = False  # train on batch 0 forever: the quickest proof that the model learns
