@@ -34,7 +34,7 @@ from equal_info.windows import PRECISION, SCALE, narrow_rows, scaled, shortest_c
 
 VERSION = 2     # of the coding: 1 was float M1 in one fixed batch shape and exact rational intervals
 BATCH = 4096    # at most this many streams side by side in one process
-PART = 1 << 20  # bytes of text a worker process is given at least: starting one costs seconds
+PART = 1 << 19  # bytes of text a worker process is given at least: starting one costs seconds
 
 
 class Rows:
@@ -190,11 +190,9 @@ def encode_part(m1, data, bounds, bits, report=None):
         while b.active.any():
             r = np.flatnonzero(b.active)
             while len(r):  # the byte after each row's window so far: in the window, or the window ends there
-                j = b['j'][r]
-                x = torch.from_numpy(data[b['pos'][r] + j])[:, None]
-                cum = b.tables[torch.from_numpy(r)]
-                low, width = narrow_rows(b['low'][r], b['width'][r], cum.gather(1, x)[:, 0].numpy(),
-                                         cum.gather(1, x + 1)[:, 0].numpy())
+                j, rt = b['j'][r], torch.from_numpy(r)
+                x = torch.from_numpy(data[b['pos'][r] + j])
+                low, width = narrow_rows(b['low'][r], b['width'][r], b.tables[rt, x].numpy(), b.tables[rt, x + 1].numpy())
                 code = shortest_codes(low, width, bits)
                 fits = code >= 0
                 a = r[fits]

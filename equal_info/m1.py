@@ -69,14 +69,14 @@ def normal_cdf_table():
 
 
 def largest(x):
-    """max |x| of each row (..., 1), at least TINY: two passes that only read."""
-    return torch.maximum(x.amax(-1, keepdim=True), x.amin(-1, keepdim=True).neg_()).clamp_min_(TINY)
+    """max |x| of each row (..., 1), at least TINY (for a row of zeros)."""
+    return x.abs().amax(-1, keepdim=True).clamp_min_(TINY)
 
 
 def quantise(x):
     """x (..., n) -> (q, s): integers |q| <= 127 (in x's dtype, in place of x) and a scale per row, x ~ q * s."""
-    m = largest(x)
-    return x.mul_(127 / m).round_(), m / 127
+    s = largest(x) / 127
+    return x.div_(s).round_(), s
 
 
 def quantise_int8(x):
@@ -122,14 +122,15 @@ def layer_norm(x, eps, grid):
     for the matmul: (q (R, C) int8, s (R, 1)). The row is put on an integer grid first (grid_steps), so that
     its mean and variance are exact."""
     C = x.shape[-1]
-    m = largest(x)
-    r = torch.mul(x, grid / m).round_()
-    c = r.mul(C).sub_(r.sum(-1, keepdim=True))           # C (r - mean)
+    unit = largest(x) / grid                             # the grid's step
+    r = torch.div(x, unit).round_()
+    total = r.sum(-1, keepdim=True)
+    c = r.mul_(C).sub_(total)                            # C (r - mean)
     var = c.double()
     var = var.mul_(var).sum(-1, keepdim=True)            # C^2 sum (r - mean)^2
     q, top = quantise_int8(c)
-    a = m.double() / (grid * C)                          # x - mean = c * a
-    return q, (top.double() * a / torch.sqrt(a * a * var / C + eps)).float()
+    # x - mean = c * unit / C, so the normalised row is c / sqrt(var / C + eps (C / unit)^2)
+    return q, (top.double() / torch.sqrt(var.div_(C).add_((eps * C * C) / unit.double().square_()))).float()
 
 
 class Cache:
