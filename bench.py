@@ -5,7 +5,8 @@ compare.py ('haar', 'haar+wavelet_frac=0.25', ...); every model setting is accep
 generation instead: the decoding step against recomputing the context, and one second of 16 kHz
 audio. With --mode=positions, the time per generated token against its position, up to 8 x
 block_size. With --mode=wavelet, the wavelet operation alone (forward and backward) in each of its
-forms. Every variant is warmed up before anything is timed.
+forms. With --mode=coder, Equal-Info's coder: compression and decompression of a text through an M1
+checkpoint, in one process and in --workers processes. Every variant is warmed up before anything is timed.
 
     python bench.py                              # the paper's model, batch 8, on this machine
     python bench.py --device=cuda --batch_size=64 --compile=True
@@ -14,6 +15,7 @@ forms. Every variant is warmed up before anything is timed.
     python bench.py --mode=generate --vocab_size=256 --device=cuda --num_samples=16
     python bench.py --mode=positions --variants=position=rope,attention=linear+position=rope --vocab_size=256 --threads=1
     python bench.py --mode=wavelet --device=cuda --batch_size=64
+    python bench.py --mode=coder --m1=out/m1_pydocs/ckpt.pt --text_bytes=1000000 --rounds=3 --warmup=0
 
 Random tokens and weights: the speed of a step does not depend on them.
 """
@@ -29,7 +31,7 @@ import torch
 
 from settings import model_config, parse_config, parse_variant
 from system import SystemConfig, autocast_context, pick_device, pick_dtype, use_threads
-from errors import main_guard
+from errors import ConfigError, main_guard
 from generate import decoding, decoding_step, generate, sample_next
 from checks import at_least, one_of
 from model import (GPT, GPTConfig, MovingAverage, Wavelet, causal_convolution, causal_moving_average,
@@ -41,6 +43,7 @@ from outputs import check_figure, save_figure
 class BenchConfig:
     mode: str = 'train'           # 'train': one training iteration | 'generate': tokens per second when sampling
                                   # | 'positions': time per token against position | 'wavelet': the operation's forms
+                                  # | 'coder': Equal-Info's compression and decompression speed
     variants: str = 'none,haar,learnable'  # model variants as in compare.py: 'haar', 'haar+wavelet_frac=0.25', ...
     batch_size: int = 8
     vocab_size: int = 27
@@ -53,11 +56,16 @@ class BenchConfig:
     gen_tokens: int = 16_000      # generate: the length of the whole run
     plot: str = ''                # positions: also draw the curves into this .png (needs matplotlib)
     overwrite: bool = False       # --plot may replace a file that exists
+    m1: str = ''                  # coder: M1's checkpoint (config/equal_info_m1.py)
+    input: str = 'pydocs'         # coder: the text (a file, a folder of .txt, a zip, or pydocs): its train split's start
+    text_bytes: int = 1_000_000   # coder: how much of it
+    workers: int = 0              # coder: processes beside the one-process runs (0: one per core)
 
     def __post_init__(self):
-        one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet')
+        one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet', 'coder')
         at_least(self, 1, 'batch_size', 'vocab_size', 'steps', 'rounds', 'num_samples', 'gen_tokens')
-        at_least(self, 0, 'warmup')
+        at_least(self, 0, 'warmup', 'workers')
+        at_least(self, 1, 'text_bytes')
 
 
 BENCH = (BenchConfig, SystemConfig, GPTConfig)
@@ -328,11 +336,50 @@ def draw_positions(rows, band, n, path, title):
     print(f"wrote {save_figure(fig, path)}")
 
 
+def bench_coder(c):
+    """
+    Equal-Info's coder (equal_info/): bytes per second compressing (prepare/equal_info.py's encode_streams) and
+    decompressing (decode.py's decode_streams) the first --text_bytes of a text's train split, 512 streams,
+    in one process and in --workers processes, rounds interleaved; each round's text is checked identical.
+    The best round counts (the machine may be shared: the load average is printed before and after).
+    """
+    from equal_info.coder import decode_streams, encode_streams
+    from equal_info.m1 import ByteModel
+    from texts import input_text, split_text
+    if not c['m1']:
+        raise ConfigError("--mode=coder needs --m1=PATH, an M1 checkpoint (train one with config/equal_info_m1.py)")
+    load = os.getloadavg()
+    coder = ByteModel(c['m1']).coder(16)
+    data = split_text(input_text(c['input']))['train'][:c['text_bytes']]
+    workers = sorted({1, c['workers'] or os.cpu_count() or 1})
+    times = {(d, w): [] for w in workers for d in ('compress', 'decompress')}
+    for r in range(c['warmup'] + c['rounds']):
+        for w in workers:
+            start = time.perf_counter()
+            values, _, streams, _ = encode_streams(coder, data, 512, 16, workers=w, progress=False)
+            middle = time.perf_counter()
+            back = b''.join(decode_streams(coder, values, streams, 16, workers=w, progress=False))
+            end = time.perf_counter()
+            if back != data:
+                raise RuntimeError("the coder's round trip is not exact")
+            if r >= c['warmup']:
+                times['compress', w].append(middle - start)
+                times['decompress', w].append(end - middle)
+    print(f"{len(data):,} bytes of {c['input']} (train), M1 {c['m1']} ({coder.cap}-byte windows of 16 bits, "
+          f"{len(data) / len(values):.2f} bytes each), {os.cpu_count()} cores, load average {load[0]:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after; {c['rounds']} rounds, best and median\n")
+    print("| direction | processes | best kB/s | median kB/s |")
+    print("|---|---|---|---|")
+    for (d, w), t in times.items():
+        print(f"| {d} | {w} | {len(data) / min(t) / 1e3:,.1f} | {len(data) / median(t) / 1e3:,.1f} |")
+
+
 def main(argv):
     c, _ = parse_config(argv, BENCH, __doc__)
     if c['plot']:
         check_figure(c['plot'], c['overwrite'], '--plot')  # now, not after the timing
-    {'train': bench, 'generate': bench_generate, 'positions': bench_positions, 'wavelet': bench_wavelet}[c['mode']](c)
+    {'train': bench, 'generate': bench_generate, 'positions': bench_positions, 'wavelet': bench_wavelet,
+     'coder': bench_coder}[c['mode']](c)
 
 
 if __name__ == '__main__':
