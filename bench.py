@@ -27,6 +27,7 @@ from dataclasses import dataclass
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
     from errors import quiet_interrupts
     quiet_interrupts()
+import numpy as np
 import torch
 
 from settings import model_config, parse_config, parse_variant
@@ -343,7 +344,7 @@ def bench_coder(c):
     in one process and in --workers processes, rounds interleaved; each round's text is checked identical.
     The best round counts (the machine may be shared: the load average is printed before and after).
     """
-    from equal_info.coder import decode_streams, encode_streams
+    from equal_info.coder import decode_streams, encode_streams, split_streams, stream_bounds
     from equal_info.m1 import ByteModel
     from texts import input_text, split_text
     if not c['m1']:
@@ -351,7 +352,8 @@ def bench_coder(c):
     load = os.getloadavg()
     coder = ByteModel(c['m1']).coder(16)
     data = split_text(input_text(c['input']))['train'][:c['text_bytes']]
-    workers = sorted({1, c['workers'] or os.cpu_count() or 1})
+    sizes = np.diff(stream_bounds(len(data), 512))  # the processes the coder really starts for this text
+    workers = sorted({1, len(split_streams(sizes, c['workers'] or os.cpu_count() or 1))})
     times = {(d, w): [] for w in workers for d in ('compress', 'decompress')}
     for r in range(c['warmup'] + c['rounds']):
         for w in workers:
@@ -367,7 +369,7 @@ def bench_coder(c):
                 times['decompress', w].append(end - middle)
     print(f"{len(data):,} bytes of {c['input']} (train), M1 {c['m1']} ({coder.cap}-byte windows of 16 bits, "
           f"{len(data) / len(values):.2f} bytes each), {os.cpu_count()} cores, load average {load[0]:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after; {c['rounds']} rounds, best and median\n")
+          f"{os.getloadavg()[0]:.2f} after; one thread per process; {c['rounds']} rounds, best and median\n")
     print("| direction | processes | best kB/s | median kB/s |")
     print("|---|---|---|---|")
     for (d, w), t in times.items():

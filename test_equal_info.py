@@ -467,3 +467,11 @@ def test_real_text_round_trip(trained_m1):
     m1 = ByteModel(trained_m1).coder(CAP)
     values, counts, streams, _ = encode_streams(m1, data, 16, BITS, progress=False)
     assert b''.join(decode_streams(m1, values, streams, BITS, progress=False)) == data
+
+
+def test_bench_prints_the_coders_speed(trained_m1, tmp_path, run_script):
+    """bench.py --mode=coder: compression and decompression in kB/s, each round checked exact."""
+    (tmp_path / 'in.txt').write_bytes(text_like(20_000, seed=3))
+    r = ok(run_script(['bench.py', '--mode=coder', f'--m1={trained_m1}', '--input=in.txt', '--text_bytes=5000',
+                       '--rounds=1', '--warmup=0', '--workers=1'], tmp_path))
+    assert '| compress | 1 |' in r.stdout and '| decompress | 1 |' in r.stdout and 'load average' in r.stdout
