@@ -17,6 +17,7 @@ or the order (equal_info/m1.py), so the decoder need not repeat the encoder's sc
 A dataset keeps, beside each split's tokens, the byte count of every window ({split}.bytes.bin:
 bits per byte) and the window count of every stream ({split}.streams.bin: where each stream starts).
 """
+import atexit
 import multiprocessing
 import os
 import queue
@@ -128,18 +129,32 @@ def in_parts(fn, jobs, bar, progress):
             bar.update(n)
         if len(jobs) == 1:
             return [fn(*jobs[0], report)]
-        ctx = multiprocessing.get_context('spawn')  # not fork: a forked copy of torch's thread pools can hang
-        moved = ctx.Queue()
-        with ctx.Pool(len(jobs), initializer=worker_started, initargs=(moved,)) as pool:
-            pending = [pool.apply_async(fn, job) for job in jobs]
-            while not all(p.ready() for p in pending):
-                try:
-                    report(*moved.get(timeout=0.5))
-                except queue.Empty:
-                    pass
-            out = [p.get() for p in pending]
+        pool, moved = worker_pool(len(jobs))
+        while not moved.empty():  # what an earlier call's workers sent last
+            moved.get()
+        pending = [pool.apply_async(fn, job) for job in jobs]
+        while not all(p.ready() for p in pending):
+            try:
+                report(*moved.get(timeout=0.5))
+            except queue.Empty:
+                pass
+        out = [p.get() for p in pending]
         bar.update(bar.total - bar.n)  # what the workers had not sent yet
         return out
+
+
+POOLS = {}  # worker processes by their number: started once (about a second), kept until the program ends
+
+
+def worker_pool(n):
+    """n worker processes and the queue their progress comes back by."""
+    if n not in POOLS:
+        ctx = multiprocessing.get_context('spawn')  # not fork: a forked copy of torch's thread pools can hang
+        moved = ctx.Queue()
+        pool = ctx.Pool(n, initializer=worker_started, initargs=(moved,))
+        atexit.register(pool.terminate)
+        POOLS[n] = pool, moved
+    return POOLS[n]
 
 
 def worker_started(moved):

@@ -39,6 +39,7 @@ import os
 from contextlib import contextmanager
 from decimal import Decimal, getcontext
 
+import numpy as np
 import torch
 
 from checkpoints import load_checkpoint, load_model_state
@@ -129,8 +130,10 @@ def layer_norm(x, eps, grid):
     var = c.double()
     var = var.mul_(var).sum(-1, keepdim=True)            # C^2 sum (r - mean)^2
     q, top = quantise_int8(c)
-    # x - mean = c * unit / C, so the normalised row is c / sqrt(var / C + eps (C / unit)^2)
-    return q, (top.double() / torch.sqrt(var.div_(C).add_((eps * C * C) / unit.double().square_()))).float()
+    # x - mean = c * unit / C, so the normalised row is c / sqrt(var / C + eps (C / unit)^2): per row, in numpy
+    # (float64, one IEEE operation at a time, as torch's; a few rows' worth of work is cheaper there)
+    var, unit, top = var.numpy(), unit.double().numpy(), top.double().numpy()
+    return q, torch.from_numpy((top / np.sqrt(var / C + (eps * C * C) / (unit * unit))).astype(np.float32))
 
 
 class Cache:
