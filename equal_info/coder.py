@@ -185,7 +185,7 @@ def encode_part(m1, data, bounds, bits, report=None):
     waiting = [s for s in range(rows) if bounds[s] < bounds[s + 1]][::-1]  # taken from the end: in order
     ended = {k: [] for k in ('stream', 'value', 'count', 'width')}       # every window, as it ends
     with coding():
-        b = Rows(m1, max(1, min(BATCH, len(waiting))), stream=(), pos=(), end=(), j=(), low=(), width=(),
+        b = Rows(m1, max(1, min(BATCH, len(waiting))), stream=(), pos=(), end=(), avail=(), j=(), low=(), width=(),
                  values=(cap,), widths=(cap,))
 
         def take(r):
@@ -197,6 +197,7 @@ def encode_part(m1, data, bounds, bits, report=None):
 
         def start(r):
             b['j'][r], b['low'][r], b['width'][r] = 0, 0, 1 << SCALE
+            b['avail'][r] = np.minimum(cap, b['end'][r] - b['pos'][r])  # the most bytes the window may hold
             b.restart(r)
 
         for r in range(len(b.active)):
@@ -214,7 +215,7 @@ def encode_part(m1, data, bounds, bits, report=None):
                 b['low'][a], b['width'][a] = low[fits], width[fits]
                 b['values'][a, j[fits]], b['widths'][a, j[fits]] = code[fits], width[fits]
                 b['j'][a] += 1
-                r = r[~fits | (b['j'][r] == np.minimum(cap, b['end'][r] - b['pos'][r]))]  # windows that end
+                r = r[~fits | (b['j'][r] == b['avail'][r])]  # windows that end
                 if len(r):
                     values, j = b['values'][r], b['j'][r]
                     value = values[np.arange(len(r)), j - 1]
@@ -227,10 +228,7 @@ def encode_part(m1, data, bounds, bits, report=None):
                         take(e)
                     r = r[b.active[r]]
                     start(r)  # and read their first byte in this loop
-            r = np.flatnonzero(b.active)
-            x = np.zeros(len(b.active), dtype=np.int64)
-            x[r] = data[b['pos'][r] + b['j'][r] - 1]  # each window's last byte so far
-            b.step(x)
+            b.step(data[np.clip(b['pos'] + b['j'] - 1, 0, len(data) - 1)])  # each window's last byte (idle rows: any)
     stream, value, count, width = (np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for v in ended.values())
     order = np.argsort(stream, kind='stable')  # each stream's windows ended in order
     information = float(np.sum(SCALE - np.log2(width.astype(np.float64))))
@@ -286,10 +284,7 @@ def decode_part(m1, values, stream_windows, bits, strict, offset, report=None):
                         take(e)
                     r = r[b.active[r]]
                     start(r)  # and read their first byte in this loop
-            r = np.flatnonzero(b.active)
-            x = np.zeros(len(b.active), dtype=np.int64)
-            x[r] = b['bytes'][r, b['j'][r] - 1]  # each row's last byte
-            b.step(x)
+            b.step(b['bytes'][np.arange(len(b.active)), b['j'] - 1])  # each row's last byte (idle rows: any)
     return window_bytes, lengths
 
 

@@ -104,13 +104,15 @@ def narrow_rows(low, width, start, end):
 
 def shortest_codes(low, width, bits):
     """shortest_code() for arrays: each row's value, or -1 where none fits in `bits` bits."""
-    # frexp's exponent is the bit length, or one more where the float rounds up to a power of two: start
-    # one lower and try four lengths (the answer is at most two above the true start)
-    first = np.maximum(SCALE - np.frexp(width.astype(np.float64))[1], 1)
+    # the shortest block 2^-m inside has m = SCALE - L + 1 or SCALE - L + 2 for width's bit length L (a block of
+    # half the width always fits); frexp's exponent is L, or L + 1 where the float rounds up to a power of two
+    first = np.maximum(SCALE + 1 - np.frexp(width.astype(np.float64))[1], 1)
     out = np.full(len(low), -1, dtype=np.int64)
-    for m in (first + i for i in range(4)):
-        shift = SCALE - np.minimum(m, bits)
+    high = low + width
+    for m in (first, first + 1, first + 2):
+        fits, m = m <= bits, np.minimum(m, bits)  # (a longer m fits nothing)
+        shift = SCALE - m
         k = -((-low) >> shift)
-        found = (out < 0) & (m <= bits) & (((k + 1) << shift) <= low + width)
-        out[found] = (k << (bits - np.minimum(m, bits)))[found]
+        found = (out < 0) & fits & (((k + 1) << shift) <= high)
+        out[found] = (k << (bits - m))[found]
     return out
