@@ -108,6 +108,16 @@ def decode_streams(m1, values, stream_windows, bits, strict=True, workers=1, pro
     return [text[e - n:e] if n else None for e, n in zip(ends, lengths.tolist())]
 
 
+def idle_cores():
+    """The cores no other program is using (the load average of the last minute taken off), at least one:
+    on a shared machine, a second process beside a busy core slows both."""
+    cores = os.cpu_count() or 1
+    try:
+        return max(1, min(cores, round(cores - os.getloadavg()[0])))
+    except OSError:  # no load average on this system
+        return cores
+
+
 def split_streams(sizes, workers):
     """Consecutive runs of streams (a, b) of about equal size, one per worker, PART at least each."""
     n = int(max(1, min(workers, sizes.sum() // PART, len(sizes))))

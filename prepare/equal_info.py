@@ -11,9 +11,9 @@ coder, in windows of `bits` bits each, as tokens for M2 (equal_info/coder.py say
 --input: a text file, a folder of .txt files, a zip, or 'pydocs'. Split: 90 / 5 / 5 % of the
 characters in order, the same bytes as prepare/bytes.py and prepare/spm.py give. Each split is cut
 into --rows streams, coded side by side (a stream's last window ends with it), by --workers processes
-(default: one per core; one for less than a MB each): the windows do not depend on it. --regroup takes another Equal-Info dataset's windows
-and writes them with another token size, without M1 (the windows' bits, cap and rows stay theirs:
-giving others is an error).
+(default: one per idle core, each given 512 KB of text at least); the windows do not depend on them.
+--regroup takes another Equal-Info dataset's windows and writes them with another token size, without
+M1 (the windows' bits, cap and rows stay theirs: giving others is an error).
 
 meta.json records b, the token size, the vocabulary, the cap, the streams per split (rows), the
 coder's version, which M1 (path, a hash of its weights, and a fingerprint of the numbers it gives on
@@ -37,7 +37,7 @@ from errors import main_guard
 from dataset import DTYPES, DatasetError, read_meta, read_streams, tokenizer_for, write_dataset
 from prepare.common import parse_args, prepare_command
 from texts import input_text, split_text
-from equal_info.coder import EqualInfo, encode_streams, pack, unpack
+from equal_info.coder import EqualInfo, encode_streams, idle_cores, pack, unpack
 from equal_info.windows import PRECISION
 
 
@@ -59,7 +59,7 @@ def encode(args, parser):
     coder, described = m1.coder(args.cap), m1.describe(args.cap)
     text = input_text(args.input)
     source = args.input if args.input == "pydocs" and not os.path.exists(args.input) else os.path.abspath(args.input)
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers or idle_cores()
     meta = dict(EqualInfo.facts(described, args.bits, args.token_bits, args.cap, args.rows),
                 source=source, prepare=prepare_command("equal_info", parser, args), stats={})
     splits, extras = {}, {}
@@ -116,8 +116,8 @@ def main():
     p.add_argument("--token_bits", type=int, default=16, help="16: one token per 16 bits (v=65,536); 8: v=256")
     p.add_argument("--cap", type=int, help="at most this many bytes per window (default 16)")
     p.add_argument("--rows", type=int, help="streams per split, coded side by side (default 512)")
-    p.add_argument("--workers", type=int, help="processes coding streams (default: one per core, one per MB at "
-                                                "most); the windows do not depend on it")
+    p.add_argument("--workers", type=int, help="processes coding streams (default: one per idle core, 512 KB of "
+                                                "text each at least); the windows do not depend on it")
     args = parse_args(p)
     if (args.input or args.m1) if args.regroup else not (args.input and args.m1):
         raise DatasetError("give --input and --m1 (encode a text), or --regroup (another token size of a dataset)")
