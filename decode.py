@@ -10,7 +10,7 @@ read only by --check).
 --check=True reads the dataset's --input again, splits it as the prepare script did, and compares
 every window with the bytes it stood for. --report=FILE writes the numbers (bytes, windows,
 seconds, mismatches) as JSON. --workers: processes decoding streams side by side (default: one per
-idle core, 512 KB of text each at least); the text does not depend on it (equal_info/m1.py). Tokens of an
+core, 512 KB of text each at least); the text does not depend on it (equal_info/m1.py). Tokens of an
 earlier version of the coder are refused with the command that rebuilds them.
 """
 import json
@@ -30,7 +30,7 @@ from settings import parse_config
 from dataset import DTYPES, open_split, read_meta, read_streams, tokenizer_for
 from outputs import check_file, write_atomically
 from texts import input_text, split_text
-from equal_info.coder import EqualInfo, decode_streams, idle_cores, unpack
+from equal_info.coder import EqualInfo, decode_streams, cores, unpack
 
 
 @dataclass
@@ -42,7 +42,7 @@ class DecodeConfig:
     check: bool = False   # compare with the text the dataset was made from, window by window
     report: str = ''      # write the numbers as JSON here
     overwrite: bool = False  # --output and --report may replace a file that exists (never a checkpoint or a dataset's)
-    workers: int = 0      # processes decoding streams (0: one per idle core, 512 KB of text each at least)
+    workers: int = 0      # processes decoding streams (0: one per core, 512 KB of text each at least)
 
     def __post_init__(self):
         at_least(self, 0, 'workers')
@@ -80,7 +80,7 @@ def main(argv):
     m1 = tok.byte_model(c['m1'] or None)
     values = unpack(open_split(c['data'], meta, c['split']), meta['bits'], meta['token_bits'])
     start = time.time()
-    workers = c['workers'] or idle_cores()
+    workers = c['workers'] or cores()
     windows = decode_streams(m1.coder(meta['cap']), values, streams, meta['bits'], workers=workers)
     seconds = time.time() - start
     data = b''.join(windows)

@@ -23,8 +23,8 @@ from equal_info import coder as coding
 from equal_info.m1 import ByteModel, coding as m1_coding
 from tokens.bytes import BOS, Bytes
 from equal_info.coder import EqualInfo, decode_streams, encode_streams, pack, unpack
-from equal_info.windows import (PRECISION, SCALE, WindowDecoder, encode_window, narrow, narrow_rows, shortest_code,
-                                shortest_codes)
+from equal_info.windows import (PRECISION, SCALE, WindowDecoder, encode_window, narrow, narrow_rows, settled,
+                                shortest_code, shortest_codes)
 
 CAP, BITS = 12, 16
 
@@ -151,6 +151,28 @@ def test_rows_side_by_side_as_one_window_alone(bits):
         assert [(int(a), int(w)) for a, w in zip(low, width)] == plain
         codes = shortest_codes(low, width, bits)
         assert [None if c < 0 else int(c) for c in codes] == [shortest_code(a, w, bits) for a, w in plain]
+
+
+def test_a_settled_window_keeps_its_value():
+    """settled(): an interval holding a single b-bit block gives every narrower interval inside it that still
+    fits 16 bits the same value (so the encoder may stop there); one that holds two blocks need not."""
+    rng = np.random.default_rng(3)
+    block = 1 << (SCALE - BITS)
+    low = rng.integers(0, (1 << SCALE) - 4 * block, 3000, dtype=np.int64)
+    width = rng.integers(block, 4 * block, 3000, dtype=np.int64)
+    calm = settled(low, width, BITS)
+    assert calm.any() and (~calm).any()
+    changed = set()
+    for a, w, c in zip(low.tolist(), width.tolist(), calm.tolist()):
+        value = shortest_code(a, w, BITS)
+        for _ in range(20):  # narrower intervals inside, of any width that can still fit
+            start = int(rng.integers(0, w - block + 1))
+            inner = shortest_code(a + start, int(rng.integers(block, w - start + 1)), BITS)
+            if c:
+                assert inner is None or inner == value
+            elif inner is not None and inner != value:
+                changed.add(c)
+    assert changed == {False}  # unsettled intervals do change value: the test can tell
 
 
 # ---------------------------------------------------------------- M1 in integers: exact, and close to the float model

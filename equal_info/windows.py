@@ -102,6 +102,15 @@ def narrow_rows(low, width, start, end):
     return low + a, scaled(width, end) - a
 
 
+def settled(low, width, bits):
+    """Rows whose interval holds exactly one b-bit block [k, k+1) / 2^b: every longer prefix that still fits
+    holds that block and no shorter dyadic interval (this one would hold it too), so its value is the
+    window's already. The encoder can stop such a window without M1's table for the next byte."""
+    shift = SCALE - bits
+    k = -((-low) >> shift)  # the first block that starts inside
+    return (((k + 1) << shift) <= low + width) & (((k + 2) << shift) > low + width)
+
+
 def shortest_codes(low, width, bits):
     """shortest_code() for arrays: each row's value, or -1 where none fits in `bits` bits."""
     # the shortest block 2^-m inside has m = SCALE - L + 1 or SCALE - L + 2 for width's bit length L (a block of

@@ -11,7 +11,7 @@ coder, in windows of `bits` bits each, as tokens for M2 (equal_info/coder.py say
 --input: a text file, a folder of .txt files, a zip, or 'pydocs'. Split: 90 / 5 / 5 % of the
 characters in order, the same bytes as prepare/bytes.py and prepare/spm.py give. Each split is cut
 into --rows streams, coded side by side (a stream's last window ends with it), by --workers processes
-(default: one per idle core, each given 512 KB of text at least); the windows do not depend on them.
+(default: one per core, each given 512 KB of text at least); the windows do not depend on them.
 --regroup takes another Equal-Info dataset's windows and writes them with another token size, without
 M1 (the windows' bits, cap and rows stay theirs: giving others is an error).
 
@@ -37,7 +37,7 @@ from errors import main_guard
 from dataset import DTYPES, DatasetError, read_meta, read_streams, tokenizer_for, write_dataset
 from prepare.common import parse_args, prepare_command
 from texts import input_text, split_text
-from equal_info.coder import EqualInfo, encode_streams, idle_cores, pack, unpack
+from equal_info.coder import EqualInfo, encode_streams, cores, pack, unpack
 from equal_info.windows import PRECISION
 
 
@@ -59,7 +59,7 @@ def encode(args, parser):
     coder, described = m1.coder(args.cap), m1.describe(args.cap)
     text = input_text(args.input)
     source = args.input if args.input == "pydocs" and not os.path.exists(args.input) else os.path.abspath(args.input)
-    workers = args.workers or idle_cores()
+    workers = args.workers or cores()
     meta = dict(EqualInfo.facts(described, args.bits, args.token_bits, args.cap, args.rows),
                 source=source, prepare=prepare_command("equal_info", parser, args), stats={})
     splits, extras = {}, {}
@@ -116,7 +116,7 @@ def main():
     p.add_argument("--token_bits", type=int, default=16, help="16: one token per 16 bits (v=65,536); 8: v=256")
     p.add_argument("--cap", type=int, help="at most this many bytes per window (default 16)")
     p.add_argument("--rows", type=int, help="streams per split, coded side by side (default 512)")
-    p.add_argument("--workers", type=int, help="processes coding streams (default: one per idle core, 512 KB of "
+    p.add_argument("--workers", type=int, help="processes coding streams (default: one per core, 512 KB of "
                                                 "text each at least); the windows do not depend on it")
     args = parse_args(p)
     if (args.input or args.m1) if args.regroup else not (args.input and args.m1):
