@@ -350,7 +350,8 @@ def bench_coder(c):
     if not c['m1']:
         raise ConfigError("--mode=coder needs --m1=PATH, an M1 checkpoint (train one with config/equal_info_m1.py)")
     load = os.getloadavg()
-    coder = ByteModel(c['m1']).coder(16)
+    m1 = ByteModel(c['m1'])
+    coder = m1.coder(16)
     data = split_text(input_text(c['input']))['train'][:c['text_bytes']]
     sizes = np.diff(stream_bounds(len(data), 512))  # the processes the coder really starts for this text
     workers = sorted({1, len(split_streams(sizes, c['workers'] or os.cpu_count() or 1))})
@@ -374,6 +375,32 @@ def bench_coder(c):
     print("|---|---|---|---|")
     for (d, w), t in times.items():
         print(f"| {d} | {w} | {len(data) / min(t) / 1e3:,.1f} | {len(data) / median(t) / 1e3:,.1f} |")
+    integer, floats, n = m1_costs(m1.model, coder, data[:200_000])
+    print(f"\nM1 inside the windows of the first {n:,} bytes: {integer:.4f} bits/byte in integers (the coder's), "
+          f"{floats:.4f} with the float model's own tables (coder version 1's rule): {integer / floats - 1:+.3%}")
+
+
+def m1_costs(model, coder, data):
+    """Bits per byte of M1 inside the windows the coder cuts from `data`: as the coder computes them, and as
+    the float GPT it was quantised from would (a teacher-forced forward of each window, its softmax made
+    14-bit tables by coder version 1's rule: 1 + floor(p (2^14 - 256)), the rest to the most probable byte)."""
+    from equal_info.coder import encode_streams
+    from tokens.bytes import BOS
+    _, counts, _, information = encode_streams(coder, data, 512, 16, progress=False)
+    windows = np.zeros((len(counts), coder.cap), dtype=np.int64)
+    ends = np.cumsum(counts)
+    for i, (e, n) in enumerate(zip(ends, counts)):
+        windows[i, :n] = np.frombuffer(data[e - n:e], dtype=np.uint8)
+    x, bits = torch.from_numpy(windows), 0.0
+    with torch.inference_mode():
+        for part, used in zip(x.split(4096), torch.from_numpy(np.array(counts)).split(4096)):
+            logits, _ = model(torch.cat([torch.full((len(part), 1), BOS), part[:, :-1]], 1), part)
+            p = torch.softmax(logits[..., :256].double(), -1)
+            freq = 1 + torch.floor(p * ((1 << 14) - 256))
+            freq.scatter_add_(-1, p.argmax(-1, keepdim=True), (1 << 14) - freq.sum(-1, keepdim=True))
+            cost = -torch.log2(freq.gather(-1, part[..., None])[..., 0] / (1 << 14))
+            bits += float(cost[torch.arange(coder.cap) < used[:, None]].sum())
+    return information / len(data), bits / len(data), len(data)
 
 
 def main(argv):
