@@ -5,7 +5,8 @@ compare.py ('haar', 'haar+wavelet_frac=0.25', ...); every model setting is accep
 generation instead: the decoding step against recomputing the context, and one second of 16 kHz
 audio. With --mode=positions, the time per generated token against its position, up to 8 x
 block_size. With --mode=wavelet, the wavelet operation alone (forward and backward) in each of its
-forms. Every variant is warmed up before anything is timed.
+forms. With --mode=coder, Equal-Info's coder: compression and decompression of a text through an M1
+checkpoint, in one process and in --workers processes. Every variant is warmed up before anything is timed.
 
     python bench.py                              # the paper's model, batch 8, on this machine
     python bench.py --device=cuda --batch_size=64 --compile=True
@@ -14,6 +15,7 @@ forms. Every variant is warmed up before anything is timed.
     python bench.py --mode=generate --vocab_size=256 --device=cuda --num_samples=16
     python bench.py --mode=positions --variants=position=rope,attention=linear+position=rope --vocab_size=256 --threads=1
     python bench.py --mode=wavelet --device=cuda --batch_size=64
+    python bench.py --mode=coder --m1=out/m1_pydocs/ckpt.pt --text_bytes=1000000 --rounds=3 --warmup=0
 
 Random tokens and weights: the speed of a step does not depend on them.
 """
@@ -25,11 +27,12 @@ from dataclasses import dataclass
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
     from errors import quiet_interrupts
     quiet_interrupts()
+import numpy as np
 import torch
 
 from settings import model_config, parse_config, parse_variant
 from system import SystemConfig, autocast_context, pick_device, pick_dtype, use_threads
-from errors import main_guard
+from errors import ConfigError, main_guard
 from generate import decoding, decoding_step, generate, sample_next
 from checks import at_least, one_of
 from model import (GPT, GPTConfig, MovingAverage, Wavelet, causal_convolution, causal_moving_average,
@@ -41,6 +44,7 @@ from outputs import check_figure, save_figure
 class BenchConfig:
     mode: str = 'train'           # 'train': one training iteration | 'generate': tokens per second when sampling
                                   # | 'positions': time per token against position | 'wavelet': the operation's forms
+                                  # | 'coder': Equal-Info's compression and decompression speed
     variants: str = 'none,haar,learnable'  # model variants as in compare.py: 'haar', 'haar+wavelet_frac=0.25', ...
     batch_size: int = 8
     vocab_size: int = 27
@@ -53,11 +57,16 @@ class BenchConfig:
     gen_tokens: int = 16_000      # generate: the length of the whole run
     plot: str = ''                # positions: also draw the curves into this .png (needs matplotlib)
     overwrite: bool = False       # --plot may replace a file that exists
+    m1: str = ''                  # coder: M1's checkpoint (config/equal_info_m1.py)
+    input: str = 'pydocs'         # coder: the text (a file, a folder of .txt, a zip, or pydocs): its train split's start
+    text_bytes: int = 1_000_000   # coder: how much of it
+    workers: int = 0              # coder: processes beside the one-process runs (0: one per core)
 
     def __post_init__(self):
-        one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet')
+        one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet', 'coder')
         at_least(self, 1, 'batch_size', 'vocab_size', 'steps', 'rounds', 'num_samples', 'gen_tokens')
-        at_least(self, 0, 'warmup')
+        at_least(self, 0, 'warmup', 'workers')
+        at_least(self, 1, 'text_bytes')
 
 
 BENCH = (BenchConfig, SystemConfig, GPTConfig)
@@ -328,11 +337,78 @@ def draw_positions(rows, band, n, path, title):
     print(f"wrote {save_figure(fig, path)}")
 
 
+def bench_coder(c):
+    """
+    Equal-Info's coder (equal_info/): bytes per second compressing (prepare/equal_info.py's encode_streams) and
+    decompressing (decode.py's decode_streams) the first --text_bytes of a text's train split, 512 streams,
+    in one process and in --workers processes, rounds interleaved; each round's text is checked identical.
+    The best round counts (the machine may be shared: the load average is printed before and after).
+    """
+    from equal_info.coder import decode_streams, encode_streams, split_streams, stream_bounds
+    from equal_info.m1 import ByteModel
+    from texts import input_text, split_text
+    if not c['m1']:
+        raise ConfigError("--mode=coder needs --m1=PATH, an M1 checkpoint (train one with config/equal_info_m1.py)")
+    load = os.getloadavg()
+    m1 = ByteModel(c['m1'])
+    coder = m1.coder(16)
+    data = split_text(input_text(c['input']))['train'][:c['text_bytes']]
+    sizes = np.diff(stream_bounds(len(data), 512))  # the processes the coder really starts for this text
+    workers = sorted({1, len(split_streams(sizes, c['workers'] or os.cpu_count() or 1))})
+    times = {(d, w): [] for w in workers for d in ('compress', 'decompress')}
+    for r in range(c['warmup'] + c['rounds']):
+        for w in workers:
+            start = time.perf_counter()
+            values, _, streams, _ = encode_streams(coder, data, 512, 16, workers=w, progress=False)
+            middle = time.perf_counter()
+            back = b''.join(decode_streams(coder, values, streams, 16, workers=w, progress=False))
+            end = time.perf_counter()
+            if back != data:
+                raise RuntimeError("the coder's round trip is not exact")
+            if r >= c['warmup']:
+                times['compress', w].append(middle - start)
+                times['decompress', w].append(end - middle)
+    print(f"{len(data):,} bytes of {c['input']} (train), M1 {c['m1']} ({coder.cap}-byte windows of 16 bits, "
+          f"{len(data) / len(values):.2f} bytes each), {os.cpu_count()} cores, load average {load[0]:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after; one thread per process; {c['rounds']} rounds, best and median\n")
+    print("| direction | processes | best kB/s | median kB/s |")
+    print("|---|---|---|---|")
+    for (d, w), t in times.items():
+        print(f"| {d} | {w} | {len(data) / min(t) / 1e3:,.1f} | {len(data) / median(t) / 1e3:,.1f} |")
+    integer, floats, n = m1_costs(m1.model, coder, data[:200_000])
+    print(f"\nM1 inside the windows of the first {n:,} bytes: {integer:.4f} bits/byte in integers (the coder's), "
+          f"{floats:.4f} with the float model's own tables (coder version 1's rule): {integer / floats - 1:+.3%}")
+
+
+def m1_costs(model, coder, data):
+    """Bits per byte of M1 inside the windows the coder cuts from `data`: as the coder computes them, and as
+    the float GPT it was quantised from would (a teacher-forced forward of each window, its softmax made
+    14-bit tables by coder version 1's rule: 1 + floor(p (2^14 - 256)), the rest to the most probable byte)."""
+    from equal_info.coder import encode_streams
+    from tokens.bytes import BOS
+    _, counts, _, information = encode_streams(coder, data, 512, 16, progress=False)
+    windows = np.zeros((len(counts), coder.cap), dtype=np.int64)
+    ends = np.cumsum(counts)
+    for i, (e, n) in enumerate(zip(ends, counts)):
+        windows[i, :n] = np.frombuffer(data[e - n:e], dtype=np.uint8)
+    x, bits = torch.from_numpy(windows), 0.0
+    with torch.inference_mode():
+        for part, used in zip(x.split(4096), torch.from_numpy(np.array(counts)).split(4096)):
+            logits, _ = model(torch.cat([torch.full((len(part), 1), BOS), part[:, :-1]], 1), part)
+            p = torch.softmax(logits[..., :256].double(), -1)
+            freq = 1 + torch.floor(p * ((1 << 14) - 256))
+            freq.scatter_add_(-1, p.argmax(-1, keepdim=True), (1 << 14) - freq.sum(-1, keepdim=True))
+            cost = -torch.log2(freq.gather(-1, part[..., None])[..., 0] / (1 << 14))
+            bits += float(cost[torch.arange(coder.cap) < used[:, None]].sum())
+    return information / len(data), bits / len(data), len(data)
+
+
 def main(argv):
     c, _ = parse_config(argv, BENCH, __doc__)
     if c['plot']:
         check_figure(c['plot'], c['overwrite'], '--plot')  # now, not after the timing
-    {'train': bench, 'generate': bench_generate, 'positions': bench_positions, 'wavelet': bench_wavelet}[c['mode']](c)
+    {'train': bench, 'generate': bench_generate, 'positions': bench_positions, 'wavelet': bench_wavelet,
+     'coder': bench_coder}[c['mode']](c)
 
 
 if __name__ == '__main__':

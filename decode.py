@@ -9,7 +9,9 @@ read only by --check).
 
 --check=True reads the dataset's --input again, splits it as the prepare script did, and compares
 every window with the bytes it stood for. --report=FILE writes the numbers (bytes, windows,
-seconds, mismatches) as JSON. Decoding uses M1 in the shape and thread count the encoding did.
+seconds, mismatches) as JSON. --workers: processes decoding streams side by side (default: one per
+core, 512 KB of text each at least); the text does not depend on it (equal_info/m1.py). Tokens of an
+earlier version of the coder are refused with the command that rebuilds them.
 """
 import json
 import os
@@ -22,12 +24,13 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import numpy as np
 
+from checks import at_least
 from errors import ConfigError, main_guard
 from settings import parse_config
 from dataset import DTYPES, open_split, read_meta, read_streams, tokenizer_for
 from outputs import check_file, write_atomically
 from texts import input_text, split_text
-from equal_info.coder import EqualInfo, decode_streams, unpack
+from equal_info.coder import EqualInfo, decode_streams, cores, unpack
 
 
 @dataclass
@@ -39,6 +42,10 @@ class DecodeConfig:
     check: bool = False   # compare with the text the dataset was made from, window by window
     report: str = ''      # write the numbers as JSON here
     overwrite: bool = False  # --output and --report may replace a file that exists (never a checkpoint or a dataset's)
+    workers: int = 0      # processes decoding streams (0: one per core, 512 KB of text each at least)
+
+    def __post_init__(self):
+        at_least(self, 0, 'workers')
 
 
 def source_split(meta, split):
@@ -67,16 +74,19 @@ def main(argv):
     if c['split'] not in meta['tokens']:
         raise ConfigError(f"{c['data']} has no split {c['split']!r}; it has {', '.join(meta['tokens'])}")
     tok = tokenizer_for(meta)  # its fields checked
+    tok.check_coder()          # tokens of an earlier coder: the command that rebuilds them, before any work
     streams = read_streams(c['data'], meta, c['split'])
     original = source_split(meta, c['split']) if c['check'] else None  # a moved source fails now, not after decoding
     m1 = tok.byte_model(c['m1'] or None)
     values = unpack(open_split(c['data'], meta, c['split']), meta['bits'], meta['token_bits'])
     start = time.time()
-    windows = decode_streams(m1, values, streams, meta['cap'], meta['bits'])
+    workers = c['workers'] or cores()
+    windows = decode_streams(m1.coder(meta['cap']), values, streams, meta['bits'], workers=workers)
     seconds = time.time() - start
     data = b''.join(windows)
     report = {'data': c['data'], 'split': c['split'], 'bytes': len(data), 'windows': len(windows),
-              'seconds': round(seconds, 2), 'bytes_per_second': round(len(data) / max(seconds, 1e-6)), 'm1': m1.hash}
+              'seconds': round(seconds, 2), 'bytes_per_second': round(len(data) / max(seconds, 1e-6)), 'm1': m1.hash,
+              'workers': workers}
     print(f"decoded {len(data):,} bytes from {len(windows):,} windows in {seconds:.1f} s "
           f"({report['bytes_per_second']:,} bytes/s)")
     if c['check']:

@@ -4,9 +4,10 @@ text compressed by an arithmetic coder that a small byte-level GPT drives, in wi
 compress to exactly b bits, as the tokens of a second GPT. A learned tokenizer, so it lives here and
 not in tokens/ (which holds the plain ones and imports no model):
 
-    windows.py   the exact integer arithmetic of one window, and the Delay rule
-    m1.py        M1, the byte-level GPT, and the one way it is ever called (encoder and decoder alike)
-    coder.py     streams of windows coded side by side, packing bits into tokens, the EqualInfo tokenizer
+    windows.py   the exact integer arithmetic of a window (plain, and for many rows in numpy), the Delay rule
+    m1.py        M1, the byte-level GPT, run in integers: the same numbers in any batch, order or thread count
+    coder.py     streams of windows coded side by side (and in worker processes), packing bits into tokens,
+                 the EqualInfo tokenizer
 
 prepare/equal_info.py builds a dataset with it, decode.py turns one back into text.
 """

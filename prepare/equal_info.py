@@ -9,13 +9,16 @@ coder, in windows of `bits` bits each, as tokens for M2 (equal_info/coder.py say
     python decode.py --data=data/books_ei16 --split=val --check=True               # back to text, checked
 
 --input: a text file, a folder of .txt files, a zip, or 'pydocs'. Split: 90 / 5 / 5 % of the
-characters in order, the same bytes as prepare/bytes.py and prepare/spm.py give. --regroup takes
-another Equal-Info dataset's windows and writes them with another token size, without M1 (the
-windows' bits, cap, rows and threads stay theirs: giving others is an error).
+characters in order, the same bytes as prepare/bytes.py and prepare/spm.py give. Each split is cut
+into --rows streams, coded side by side (a stream's last window ends with it), by --workers processes
+(default: one per core, each given 512 KB of text at least); the windows do not depend on them.
+--regroup takes another Equal-Info dataset's windows and writes them with another token size, without
+M1 (the windows' bits, cap and rows stay theirs: giving others is an error).
 
-meta.json records b, the token size, the vocabulary, the cap, the rows the text was coded in, the
-thread count, which M1 (path and a hash of its weights: decoding with another M1 is refused), the
-bytes per token and M1's bits per byte inside the windows. Each window's byte count is stored in
+meta.json records b, the token size, the vocabulary, the cap, the streams per split (rows), the
+coder's version, which M1 (path, a hash of its weights, and a fingerprint of the numbers it gives on
+this machine: decoding with another M1, or where it computes otherwise, is refused), the bytes per
+token, M1's bits per byte inside the windows and the speed. Each window's byte count is stored in
 {split}.bytes.bin (train.py reports bits per byte), each stream's window count in {split}.streams.bin.
 """
 import argparse
@@ -34,11 +37,11 @@ from errors import main_guard
 from dataset import DTYPES, DatasetError, read_meta, read_streams, tokenizer_for, write_dataset
 from prepare.common import parse_args, prepare_command
 from texts import input_text, split_text
-from equal_info.coder import EqualInfo, encode_streams, pack, unpack
+from equal_info.coder import EqualInfo, encode_streams, cores, pack, unpack
 from equal_info.windows import PRECISION
 
 
-WINDOW_SETTINGS = {"bits": 16, "cap": 16, "rows": 512, "threads": 1}  # how windows are made; --regroup keeps them
+WINDOW_SETTINGS = {"bits": 16, "cap": 16, "rows": 512}  # how windows are made; --regroup keeps them
 
 
 def check_sizes(args):
@@ -46,28 +49,30 @@ def check_sizes(args):
         raise DatasetError(f"--token_bits {args.token_bits}: use 16 (v=65,536) or 8 (v=256)")
     if not (PRECISION + 2 <= args.bits <= 48 and args.bits % args.token_bits == 0):
         raise DatasetError(f"--bits {args.bits}: use a multiple of --token_bits from 16 to 48 (16: the paper's best)")
-    if not 1 <= args.cap <= 255 or args.rows < 1 or args.threads < 1:
-        raise DatasetError("--cap must be 1 .. 255 bytes, --rows and --threads at least 1")
+    if not 1 <= args.cap <= 255 or args.rows < 1 or (args.workers or 1) < 1:
+        raise DatasetError("--cap must be 1 .. 255 bytes, --rows and --workers at least 1")
 
 
 def encode(args, parser):
     from equal_info.m1 import ByteModel  # torch: only when M1 is needed
-    m1 = ByteModel(args.m1, args.threads)      # first: a wrong checkpoint fails before the text is read
+    m1 = ByteModel(args.m1)          # first: a wrong checkpoint, or one the coder cannot run, fails before the text
+    coder, described = m1.coder(args.cap), m1.describe(args.cap)
     text = input_text(args.input)
     source = args.input if args.input == "pydocs" and not os.path.exists(args.input) else os.path.abspath(args.input)
-    meta = dict(EqualInfo.facts(m1.describe(), args.bits, args.token_bits, args.cap, args.rows, args.threads),
+    workers = args.workers or cores()
+    meta = dict(EqualInfo.facts(described, args.bits, args.token_bits, args.cap, args.rows),
                 source=source, prepare=prepare_command("equal_info", parser, args), stats={})
     splits, extras = {}, {}
     for split, data in split_text(text).items():
         start = time.time()
-        values, counts, streams, information = encode_streams(m1, data, args.rows, args.cap, args.bits)
+        values, counts, streams, information = encode_streams(coder, data, args.rows, args.bits, workers)
         seconds = max(time.time() - start, 1e-6)
         splits[split] = pack(values, args.bits, args.token_bits)
         extras[f"{split}.bytes.bin"] = np.array(counts, dtype=np.uint8)
         extras[f"{split}.streams.bin"] = np.array(streams, dtype=np.uint32)
         meta["stats"][split] = {"bytes": len(data), "windows": len(values), "seconds": round(seconds, 2),
-                                "bytes_per_second": round(len(data) / seconds), "m1_bits_per_byte":
-                                information / len(data) if data else None}
+                                "bytes_per_second": round(len(data) / seconds), "workers": workers,
+                                "m1_bits_per_byte": information / len(data) if data else None}
         print(f"{split}: {len(data):,} bytes -> {len(values):,} windows, {len(data) / max(1, len(values)):.3f} bytes "
               f"per window; M1 {information / max(1, len(data)):.4f} bits per byte inside the windows; "
               f"{len(data) / seconds:,.0f} bytes/s")
@@ -96,6 +101,7 @@ def regroup(args, parser):
         with open(os.path.join(args.regroup, f"{split}.bytes.bin"), "rb") as f:  # its size checked by read_meta
             extras[f"{split}.bytes.bin"] = np.frombuffer(f.read(), dtype=np.uint8)
     facts = EqualInfo.facts(meta["m1"], meta["bits"], args.token_bits, meta["cap"], meta["rows"], meta["threads"])
+    facts["coder"] = meta.get("coder", 1)  # the windows stay those of the coder that made them (its version)
     meta = dict(meta, **facts, prepare=command)
     return splits, extras, meta
 
@@ -109,11 +115,14 @@ def main():
     p.add_argument("--bits", type=int, help="bits per window, b (default 16)")
     p.add_argument("--token_bits", type=int, default=16, help="16: one token per 16 bits (v=65,536); 8: v=256")
     p.add_argument("--cap", type=int, help="at most this many bytes per window (default 16)")
-    p.add_argument("--rows", type=int, help="streams coded side by side, M1's batch (default 512)")
-    p.add_argument("--threads", type=int, help="M1's threads, recorded: decoding uses the same (default 1)")
+    p.add_argument("--rows", type=int, help="streams per split, coded side by side (default 512)")
+    p.add_argument("--workers", type=int, help="processes coding streams (default: one per core, 512 KB of "
+                                                "text each at least); the windows do not depend on it")
     args = parse_args(p)
     if (args.input or args.m1) if args.regroup else not (args.input and args.m1):
         raise DatasetError("give --input and --m1 (encode a text), or --regroup (another token size of a dataset)")
+    if args.regroup and args.workers:
+        raise DatasetError(f"--workers {args.workers}: --regroup runs no M1 (it only regroups the bits); leave it out")
     if not args.regroup:
         for k, v in WINDOW_SETTINGS.items():
             setattr(args, k, v if getattr(args, k) is None else getattr(args, k))
