@@ -344,7 +344,7 @@ def bench_coder(c):
     in one process and in --workers processes, rounds interleaved; each round's text is checked identical.
     The best round counts (the machine may be shared: the load average is printed before and after).
     """
-    from equal_info.coder import decode_streams, encode_streams, split_streams, stream_bounds
+    from equal_info.coder import cores, decode_streams, encode_parts, encode_streams
     from equal_info.m1 import ByteModel
     from texts import input_text, split_text
     if not c['m1']:
@@ -353,8 +353,7 @@ def bench_coder(c):
     m1 = ByteModel(c['m1'])
     coder = m1.coder(16)
     data = split_text(input_text(c['input']))['train'][:c['text_bytes']]
-    sizes = np.diff(stream_bounds(len(data), 512))  # the processes the coder really starts for this text
-    workers = sorted({1, len(split_streams(sizes, c['workers'] or os.cpu_count() or 1))})
+    workers = sorted({1, len(encode_parts(len(data), 512, c['workers'] or cores()))})  # the processes it really starts
     times = {(d, w): [] for w in workers for d in ('compress', 'decompress')}
     for r in range(c['warmup'] + c['rounds']):
         for w in workers:

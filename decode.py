@@ -30,7 +30,7 @@ from settings import parse_config
 from dataset import DTYPES, open_split, read_meta, read_streams, tokenizer_for
 from outputs import check_file, write_atomically
 from texts import input_text, split_text
-from equal_info.coder import EqualInfo, decode_streams, cores, unpack
+from equal_info.coder import EqualInfo, cores, decode_parts, decode_streams, unpack
 
 
 @dataclass
@@ -74,7 +74,7 @@ def main(argv):
     if c['split'] not in meta['tokens']:
         raise ConfigError(f"{c['data']} has no split {c['split']!r}; it has {', '.join(meta['tokens'])}")
     tok = tokenizer_for(meta)  # its fields checked
-    tok.check_coder()          # tokens of an earlier coder: the command that rebuilds them, before any work
+    tok.check_windows()        # tokens of an earlier coder, or edited fields: the rebuild command, before any work
     streams = read_streams(c['data'], meta, c['split'])
     original = source_split(meta, c['split']) if c['check'] else None  # a moved source fails now, not after decoding
     m1 = tok.byte_model(c['m1'] or None)
@@ -86,16 +86,17 @@ def main(argv):
     data = b''.join(windows)
     report = {'data': c['data'], 'split': c['split'], 'bytes': len(data), 'windows': len(windows),
               'seconds': round(seconds, 2), 'bytes_per_second': round(len(data) / max(seconds, 1e-6)), 'm1': m1.hash,
-              'workers': workers}
+              'workers': len(decode_parts(streams, workers))}  # the processes that ran
     print(f"decoded {len(data):,} bytes from {len(windows):,} windows in {seconds:.1f} s "
           f"({report['bytes_per_second']:,} bytes/s)")
     if c['check']:
         counts = np.fromfile(os.path.join(c['data'], f"{c['split']}.bytes.bin"), dtype=DTYPES[meta['byte_counts']['dtype']])
         ends = np.cumsum(counts).tolist()
         bad = sum(w != original[e - n:e] for w, n, e in zip(windows, counts.tolist(), ends))
-        report.update(original_bytes=len(original), mismatched_windows=bad, identical=data == original)
+        # a window that differs where the whole text does not: {split}.bytes.bin (bits per byte) is damaged
+        report.update(original_bytes=len(original), mismatched_windows=bad, identical=data == original and not bad)
         print(f"check against {meta['source']} ({c['split']}): {len(original):,} bytes, {bad} of {len(windows):,} "
-              f"windows differ; " + ("identical" if data == original else "NOT identical"))
+              f"windows differ; " + ("identical" if report['identical'] else "NOT identical"))
     if c['output']:
         def write(tmp):
             with open(tmp, 'wb') as f:

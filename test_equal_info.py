@@ -432,6 +432,33 @@ def test_old_tokens_and_other_numbers_are_refused(trained_m1, tmp_path, run_scri
     r = run_script(['decode.py', '--data=data/ei'], tmp_path)
     one_line_error(r, 'M1 gives other numbers on this machine')
     assert not r.stdout
+    # window fields edited so that they no longer fit each other (a traceback half-way, before): refused first
+    for edit, named in ((dict(token_bits=8), 'token_bits'), (dict(bits=24), 'bits'), (dict(precision=12), 'precision'),
+                        (dict(m1={k: v for k, v in meta['m1'].items() if k != 'numbers'}), 'm1')):
+        meta_path.write_text(json.dumps(dict(meta, **edit)))
+        r = run_script(['decode.py', '--data=data/ei'], tmp_path)
+        one_line_error(r, named, 'was it edited?', 'rebuild the dataset with: python prepare/equal_info.py')
+        assert not r.stdout
+
+
+def test_check_fails_on_damaged_byte_counts(trained_m1, tmp_path, run_script):
+    """decode.py --check compares every window: byte counts moved between two windows (the text still whole, the
+    bits per byte wrong) is NOT identical, exit 1; prepare and decode record the processes that really ran."""
+    (tmp_path / 'in.txt').write_bytes(text_like(3000))
+    ok(run_script(['prepare/equal_info.py', '--input', 'in.txt', '--m1', trained_m1, '--cap', str(CAP), '--rows', '4',
+                   '--out', 'data/ei', '--workers', '2'], tmp_path))
+    meta = json.loads((tmp_path / 'data' / 'ei' / 'meta.json').read_text())
+    assert meta['stats']['val']['workers'] == 1  # a small text runs in one process, whatever was asked
+    counts = tmp_path / 'data' / 'ei' / 'val.bytes.bin'
+    c = np.fromfile(counts, dtype=np.uint8)
+    big = int(np.flatnonzero(c[:-1] > 1)[0])
+    c[big] -= 1
+    c[big + 1] += 1
+    c.tofile(counts)
+    r = run_script(['decode.py', '--data=data/ei', '--check=True', '--workers=2', '--report=r.json'], tmp_path)
+    assert r.returncode == 1 and 'NOT identical' in r.stdout and '2 of' in r.stdout
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert report['identical'] is False and report['mismatched_windows'] == 2 and report['workers'] == 1
 
 
 def test_found_from_any_folder_and_checked_before_decoding(trained_m1, tmp_path, run_script):

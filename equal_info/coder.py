@@ -84,7 +84,7 @@ def encode_streams(m1, data, rows, bits, workers=1, progress=True):
     m1: an IntegerM1, whose cap is the windows'. workers: processes, each coding a run of streams.
     """
     bounds = stream_bounds(len(data), rows)
-    parts = split_streams(bounds[1:] - bounds[:-1], workers)
+    parts = encode_parts(len(data), rows, workers)
     jobs = [(m1, data[bounds[a]:bounds[b]], bounds[a:b + 1] - bounds[a], bits) for a, b in parts]
     out = in_parts(encode_part, jobs, dict(total=len(data), unit='B', unit_scale=True, desc='encoding'), progress)
     values, counts, windows, information = zip(*out) if out else ((), (), (), ())
@@ -102,7 +102,7 @@ def decode_streams(m1, values, stream_windows, bits, strict=True, workers=1, pro
     first = np.concatenate([[0], np.cumsum(counts)])
     assert first[-1] == len(values), "the streams' window counts do not add up to the windows"
     jobs = [(m1, values[first[a]:first[b]], counts[a:b], bits, strict, int(first[a]))
-            for a, b in split_streams(counts * 4, workers)]  # about 4 bytes a window: to share the work
+            for a, b in decode_parts(counts, workers)]
     out = in_parts(decode_part, jobs, dict(total=len(values), unit='window', desc='decoding'), progress)
     window_bytes = np.concatenate([w for w, _ in out]) if out else np.zeros((0, m1.cap), dtype=np.uint8)
     lengths = np.concatenate([n for _, n in out]) if out else np.zeros(0, dtype=np.int64)
@@ -114,6 +114,16 @@ def cores():
     """The default number of worker processes: one per core. Beside another busy program on a 2-core machine
     two workers still beat one (66 against 60 kB/s compressing, 84 against 76 decompressing, measured)."""
     return os.cpu_count() or 1
+
+
+def encode_parts(n, rows, workers):
+    """The runs of streams that encode_streams gives its processes, for n bytes in `rows` streams."""
+    return split_streams(np.diff(stream_bounds(n, rows)), workers)
+
+
+def decode_parts(stream_windows, workers):
+    """The runs of streams that decode_streams gives its processes (about 4 bytes a window: to share the work)."""
+    return split_streams(np.asarray(stream_windows, dtype=np.int64) * 4, workers)
 
 
 def split_streams(sizes, workers):
@@ -151,18 +161,20 @@ def in_parts(fn, jobs, bar, progress):
         return out
 
 
-POOLS = {}  # worker processes by their number: started once (about a second), kept until the program ends
+POOL = {}  # the worker processes: started once (about a second), kept until the program ends, grown if need be
 
 
 def worker_pool(n):
-    """n worker processes and the queue their progress comes back by."""
-    if n not in POOLS:
+    """At least n worker processes (a larger pool runs n jobs as well) and the queue their progress comes back by."""
+    if POOL.get('size', 0) < n:
+        if POOL:
+            POOL['pool'].terminate()
+        else:
+            atexit.register(lambda: POOL['pool'].terminate())
         ctx = multiprocessing.get_context('spawn')  # not fork: a forked copy of torch's thread pools can hang
         moved = ctx.Queue()
-        pool = ctx.Pool(n, initializer=worker_started, initargs=(moved,))
-        atexit.register(pool.terminate)
-        POOLS[n] = pool, moved
-    return POOLS[n]
+        POOL.update(size=n, moved=moved, pool=ctx.Pool(n, initializer=worker_started, initargs=(moved,)))
+    return POOL['pool'], POOL['moved']
 
 
 def worker_started(moved):
@@ -339,23 +351,34 @@ class EqualInfo(Tokenizer):
         super().__init__(meta)
         self._m1 = None
 
-    def check_coder(self):
-        """Tokens made by another version of the coder are refused (they would decode to other text)."""
-        if self.meta.get("coder") != VERSION:
-            rebuild = self.meta.get("prepare") or "python prepare/equal_info.py"
-            raise UserError(f"these Equal-Info tokens were made by coder version {self.meta.get('coder', 1)}, which "
+    def check_windows(self):
+        """Tokens made by another version of the coder, or a meta.json whose window fields were edited, are refused
+        with the command that rebuilds the dataset (they would decode to other text, or fail half-way)."""
+        m, rebuild = self.meta, self.meta.get("prepare") or "python prepare/equal_info.py"
+        if m.get("coder") != VERSION:
+            raise UserError(f"these Equal-Info tokens were made by coder version {m.get('coder', 1)}, which "
                             f"this code no longer decodes (version {VERSION}); rebuild the dataset with: {rebuild}")
+        bits, token_bits = m.get("bits"), m.get("token_bits")
+        wrong = [k for k, ok in (
+            ("token_bits", token_bits in (8, 16) and m.get("vocab_size") == 1 << token_bits),
+            ("bits", isinstance(bits, int) and token_bits in (8, 16) and bits % token_bits == 0),
+            ("tokens_per_window", token_bits in (8, 16) and m.get("tokens_per_window") == (bits or 0) // token_bits),
+            ("precision", m.get("precision") == PRECISION), ("window_rule", m.get("window_rule") == "delay"),
+            ("m1", bool((m.get("m1") or {}).get("numbers")))) if not ok]
+        if wrong:
+            raise UserError(f"meta.json of these Equal-Info tokens has {', '.join(wrong)} that do not fit the rest (was "
+                            f"it edited?); rebuild the dataset with: {rebuild}")
 
     def byte_model(self, path=None):
         """The M1 these tokens were made with, as the coder runs it (an IntegerM1): at meta's path, or at `path`;
         another M1 is refused."""
         from equal_info.m1 import ByteModel  # torch and the model: only when coding
-        self.check_coder()
+        self.check_windows()
         want = self.meta.get("m1") or {}
         if self._m1 is None or (path and path != self._m1.path):
             if not path and not os.path.isfile(want.get("path", "")):
                 raise UserError(f"M1, the model these tokens were made with, is not at {want.get('path')!r}, where "
-                                f"meta.json says it was; put it back, or give its path (decode.py --m1=PATH)")
+                                f"meta.json says it was; put it back (decode.py also takes --m1=PATH)")
             m1 = ByteModel(path or want["path"])
             if m1.hash != want.get("hash"):
                 raise UserError(f"{m1.path} is not the M1 these tokens were made with (weights {m1.hash}, the tokens "

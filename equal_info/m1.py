@@ -355,8 +355,8 @@ class ByteModel:
     def check_numbers(self, cap, expected):
         if expected and self.numbers(cap) != expected:
             raise UserError(f"M1 gives other numbers on this machine (torch {torch.__version__}) than where these tokens "
-                            f"were made, so they would not decode right; decode them with the torch version that made "
-                            f"them (meta.json's m1.torch)")
+                            f"were made (or meta.json's cap was edited), so they would not decode right; decode them "
+                            f"with the torch version that made them (meta.json's m1.torch), or rebuild them here")
 
     def describe(self, cap):
         """What meta.json records about M1."""

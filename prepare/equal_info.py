@@ -37,7 +37,7 @@ from errors import main_guard
 from dataset import DTYPES, DatasetError, read_meta, read_streams, tokenizer_for, write_dataset
 from prepare.common import parse_args, prepare_command
 from texts import input_text, split_text
-from equal_info.coder import EqualInfo, encode_streams, cores, pack, unpack
+from equal_info.coder import EqualInfo, cores, encode_parts, encode_streams, pack, unpack
 from equal_info.windows import PRECISION
 
 
@@ -49,8 +49,8 @@ def check_sizes(args):
         raise DatasetError(f"--token_bits {args.token_bits}: use 16 (v=65,536) or 8 (v=256)")
     if not (PRECISION + 2 <= args.bits <= 48 and args.bits % args.token_bits == 0):
         raise DatasetError(f"--bits {args.bits}: use a multiple of --token_bits from 16 to 48 (16: the paper's best)")
-    if not 1 <= args.cap <= 255 or args.rows < 1 or (args.workers or 1) < 1:
-        raise DatasetError("--cap must be 1 .. 255 bytes, --rows and --workers at least 1")
+    if not 1 <= args.cap <= 255 or args.rows < 1 or (args.workers or 0) < 0:
+        raise DatasetError("--cap must be 1 .. 255 bytes, --rows at least 1, --workers at least 0 (0: one per core)")
 
 
 def encode(args, parser):
@@ -71,7 +71,8 @@ def encode(args, parser):
         extras[f"{split}.bytes.bin"] = np.array(counts, dtype=np.uint8)
         extras[f"{split}.streams.bin"] = np.array(streams, dtype=np.uint32)
         meta["stats"][split] = {"bytes": len(data), "windows": len(values), "seconds": round(seconds, 2),
-                                "bytes_per_second": round(len(data) / seconds), "workers": workers,
+                                "bytes_per_second": round(len(data) / seconds),
+                                "workers": len(encode_parts(len(data), args.rows, workers)),  # the processes that ran
                                 "m1_bits_per_byte": information / len(data) if data else None}
         print(f"{split}: {len(data):,} bytes -> {len(values):,} windows, {len(data) / max(1, len(values)):.3f} bytes "
               f"per window; M1 {information / max(1, len(data)):.4f} bits per byte inside the windows; "
