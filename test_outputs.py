@@ -90,7 +90,7 @@ def owned(world):
     (world / 'p' / 'blank.txt').write_text(' \n\t \n' * 20)
     (world / 'p' / 'short.txt').write_text('ab')
     save_m1(world / 'out' / 'm1' / 'ckpt.pt')
-    m1 = {'path': str(world / 'out' / 'm1' / 'ckpt.pt'), 'hash': 'not-its-hash'}
+    m1 = {'path': str(world / 'out' / 'm1' / 'ckpt.pt'), 'hash': 'not-its-hash', 'numbers': 'not-its-numbers'}
     equal_info_dataset(world / 'data' / 'ei', m1)
     equal_info_dataset(world / 'data' / 'ei_moved', dict(m1, path=str(world / 'nowhere' / 'ckpt.pt')))
     for damage in ('missing', 'short', 'edited', 'meta'):
