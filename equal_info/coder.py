@@ -359,15 +359,17 @@ class EqualInfo(Tokenizer):
             raise UserError(f"these Equal-Info tokens were made by coder version {m.get('coder', 1)}, which "
                             f"this code no longer decodes (version {VERSION}); rebuild the dataset with: {rebuild}")
         bits, token_bits = m.get("bits"), m.get("token_bits")
-        wrong = [k for k, ok in (
-            ("token_bits", token_bits in (8, 16) and m.get("vocab_size") == 1 << token_bits),
-            ("bits", isinstance(bits, int) and token_bits in (8, 16) and bits % token_bits == 0),
-            ("tokens_per_window", token_bits in (8, 16) and m.get("tokens_per_window") == (bits or 0) // token_bits),
-            ("precision", m.get("precision") == PRECISION), ("window_rule", m.get("window_rule") == "delay"),
-            ("m1", bool((m.get("m1") or {}).get("numbers")))) if not ok]
+        if token_bits not in (8, 16) or type(bits) is not int or bits % token_bits:
+            raise UserError(f"meta.json of these Equal-Info tokens has bits={bits!r}, token_bits={token_bits!r}, which "
+                            f"are not windows of whole 8- or 16-bit tokens (was it edited?); rebuild the dataset with: "
+                            f"{rebuild}")
+        made = self.facts(m.get("m1"), bits, token_bits)  # the fields that follow from them, as prepare writes them
+        wrong = [k for k in ("vocab_size", "dtype", "tokens_per_window", "precision", "window_rule") if m.get(k) != made[k]]
+        wrong += [] if (m.get("m1") or {}).get("numbers") else ["m1 (its fingerprint)"]
         if wrong:
-            raise UserError(f"meta.json of these Equal-Info tokens has {', '.join(wrong)} that do not fit the rest (was "
-                            f"it edited?); rebuild the dataset with: {rebuild}")
+            raise UserError(f"meta.json of these Equal-Info tokens has {', '.join(wrong)} other than coder version "
+                            f"{VERSION} writes for bits={bits}, token_bits={token_bits} (was it edited?); rebuild the "
+                            f"dataset with: {rebuild}")
 
     def byte_model(self, path=None):
         """The M1 these tokens were made with, as the coder runs it (an IntegerM1): at meta's path, or at `path`;
