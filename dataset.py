@@ -23,7 +23,7 @@ import numpy as np
 
 import tokens
 from errors import UserError, reason
-from outputs import check_dataset_folder
+from outputs import WRITE_MARKER, check_dataset_folder, made_by
 
 DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
 META_VERSION = 1
@@ -48,15 +48,20 @@ def write_dataset(out_dir, splits, meta, extras=None):
             raise DatasetError(f"the {need} split is empty: give more input data")
     meta["tokens"] = {}
     restore_set_aside(os.path.abspath(out_dir))
-    check_dataset_folder(out_dir)  # the scripts check it before their work; here, what changed since
-    out_dir = os.path.abspath(out_dir)
+    check_dataset_folder(out_dir, made_by(meta), meta.get("tokenizer"))  # the scripts check it before their work;
+    out_dir = os.path.abspath(out_dir)                                     # here, what changed since, and the kind
     for stale in abandoned(out_dir, "tmp") + abandoned(out_dir, "old"):  # left by runs that were killed
         shutil.rmtree(stale, ignore_errors=True)
     tmp, old = f"{out_dir}.tmp-{os.getpid()}", f"{out_dir}.old-{os.getpid()}"
+    made = False  # tmp, made by this call: removed however it ends, marked or not yet
     try:
         os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+        if os.path.exists(tmp) and not ours(tmp):  # a folder of this name that we did not make: never touched
+            raise DatasetError(f"{tmp} is in the way, and is not a dataset being written; move it, or give another --out")
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
+        made = True
+        mark(tmp)
         for split, ids in splits.items():
             ids = np.asarray(ids)
             if ids.size and (ids.min() < 0 or ids.max() >= meta["vocab_size"]):
@@ -67,18 +72,49 @@ def write_dataset(out_dir, splits, meta, extras=None):
             np.asarray(array).tofile(os.path.join(tmp, name))
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
+        if os.path.exists(old):
+            raise DatasetError(f"{old} is in the way; move it, or give another --out")
         if os.path.exists(out_dir):
-            os.rename(out_dir, old)  # the previous dataset survives until the new one is in place
+            mark(out_dir, old)  # the previous dataset survives until the new one is in place, known by this mark
+            os.rename(out_dir, old)
         os.rename(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        unmark(out_dir)
+        if ours(old):
+            shutil.rmtree(old, ignore_errors=True)
     except OSError as e:  # a full disk, or the place made read-only meanwhile
         raise DatasetError(f"could not write the dataset {out_dir} ({reason(e, 80)}); free some space or give "
                            f"another --out (the previous dataset there, if any, is intact)")
     finally:
-        if os.path.exists(old) and not os.path.exists(out_dir):  # stopped between the two renames
+        if ours(old) and not os.path.exists(out_dir):  # stopped between the two renames
             os.rename(old, out_dir)
-        shutil.rmtree(tmp, ignore_errors=True)
+        unmark(out_dir)  # set aside and put back, or marked and stopped before it was set aside
+        if made or ours(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
     return meta
+
+
+def mark(folder, at=None):
+    """The marker that says a folder is write_dataset's work in progress (a dataset being written, or the previous
+    one set aside), with the path it has (or is about to have): the only way a leftover is known, never by its name."""
+    with open(os.path.join(folder, WRITE_MARKER), "w") as f:
+        f.write(json.dumps({"by": "dataset.write_dataset", "folder": os.path.abspath(at or folder), "pid": os.getpid()}))
+
+
+def unmark(folder):
+    try:
+        os.remove(os.path.join(folder, WRITE_MARKER))
+    except OSError:
+        pass
+
+
+def ours(folder):
+    """Whether folder is write_dataset's work in progress at this very path (its marker says so)."""
+    try:
+        with open(os.path.join(folder, WRITE_MARKER)) as f:
+            marker = json.load(f)
+        return marker.get("by") == "dataset.write_dataset" and marker.get("folder") == os.path.abspath(folder)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def running(pid):
@@ -96,9 +132,10 @@ def running(pid):
 
 def abandoned(data_dir, kind):
     """The folders data_dir.tmp-PID (kind "tmp": a dataset being written) or data_dir.old-PID ("old": the
-    previous dataset, set aside during the swap) of write_dataset runs that are no longer running."""
+    previous dataset, set aside during the swap) of write_dataset runs that are no longer running, known by the
+    marker write_dataset wrote inside them (a folder of that name without it is the user's: left alone)."""
     paths = glob.glob(f"{glob.escape(data_dir)}.{kind}-*")
-    paths = [p for p in paths if p.rsplit("-", 1)[1].isdigit() and not running(int(p.rsplit("-", 1)[1]))]
+    paths = [p for p in paths if p.rsplit("-", 1)[1].isdigit() and not running(int(p.rsplit("-", 1)[1])) and ours(p)]
     return sorted(paths, key=os.path.getmtime)
 
 
@@ -108,6 +145,7 @@ def restore_set_aside(data_dir):
     old = abandoned(data_dir, "old")
     if old and not os.path.exists(data_dir):
         os.rename(old[-1], data_dir)
+        unmark(data_dir)
         print(f"warning: {data_dir} was missing: restored the previous dataset from {old[-1]}, set aside by a "
               f"rebuild that was interrupted", file=sys.stderr)
 

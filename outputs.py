@@ -8,32 +8,61 @@ problem and the fix), then writes through a temporary name and a rename.
   dataset's folder), nor over any other file that exists unless the user says --overwrite=True.
 - A dataset folder (prepare/*.py --out) is written where nothing is yet, or over a dataset that
   this project wrote there (meta.json from dataset.write_dataset, and no file a dataset does not
-  have), which it replaces whole.
+  have) of the same kind (made by the same prepare script, of the same tokens), which it replaces whole.
+- An input is never an output: --out is not an input, nor inside an input's folder, nor holds one.
+- What an interrupted write leaves behind is known by the marker file it wrote inside, never by its
+  name: a folder the user named data/books.old-2019 is theirs.
 - The place must be one that can be written: a folder (not a file), with write permission.
 """
 import json
 import os
+import re
 
 from errors import UserError, reason
 
 CHECKPOINT_SUFFIXES = ('.pt', '.pth', '.ckpt', '.safetensors')  # ours are ckpt.pt; never written over
 DATASET_META = 'meta.json'
+WRITE_MARKER = '.written_by_prepare.json'  # inside a dataset folder being written or set aside (dataset.write_dataset)
 
 
 def is_dataset(folder):
     """Whether folder holds a dataset that dataset.write_dataset wrote: its meta.json, with the fields
     every such meta.json has (a version and the token counts)."""
-    try:
-        with open(os.path.join(folder, DATASET_META), encoding='utf-8') as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and 'version' in meta and isinstance(meta.get('tokens'), dict)
+    meta = read_dataset_meta(folder)
+    return meta is not None and 'version' in meta and isinstance(meta.get('tokens'), dict)
 
 
 def dataset_file(name):
     """Whether a file of this name belongs in a dataset's folder (meta.json, and tokens and counts in .bin files)."""
-    return name == DATASET_META or name.endswith('.bin')
+    return name in (DATASET_META, WRITE_MARKER) or name.endswith('.bin')
+
+
+def read_dataset_meta(folder):
+    """The meta.json of a dataset folder as a dict, or None."""
+    try:
+        with open(os.path.join(folder, DATASET_META), encoding='utf-8') as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def made_by(meta):
+    """The prepare script that made a dataset ('tones.py'), from the command in its meta.json's 'prepare', or None."""
+    command = meta.get('prepare') if isinstance(meta, dict) else None
+    script = re.match(r"python prepare/(\w+\.py)", command) if isinstance(command, str) else None
+    return script and script.group(1)
+
+
+def other_kind(folder, script=None, tokenizer=None):
+    """How the dataset in folder is of another kind than one that `script` makes of `tokenizer` tokens (each compared
+    where both are known), in a few words; None if it is not."""
+    meta = read_dataset_meta(folder) or {}
+    if script and made_by(meta) and made_by(meta) != script:
+        return f"made by prepare/{made_by(meta)}, not prepare/{script}"
+    if tokenizer and meta.get('tokenizer') and meta['tokenizer'] != tokenizer:
+        return f"of {meta['tokenizer']} tokens, not {tokenizer}"
+    return None
 
 
 def protected(path):
@@ -98,9 +127,10 @@ def write_atomically(path, write):
     return path
 
 
-def check_dataset_folder(path):
+def check_dataset_folder(path, script=None, tokenizer=None):
     """prepare/*.py --out: a one-line error, before any work, unless path is free or holds a dataset of this
-    project and nothing else (it is then replaced whole), in a place that can be written."""
+    project and nothing else, of the same kind (other_kind: made by `script`, e.g. 'tones.py', of `tokenizer`
+    tokens, where known), which is then replaced whole; in a place that can be written."""
     if not path:
         raise UserError("--out is empty; give a folder, e.g. data/<name>")
     folder = os.path.abspath(path)
@@ -118,10 +148,31 @@ def check_dataset_folder(path):
             more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
             raise UserError(f"--out {path} holds {foreign[0]}{more}, which a dataset does not have; rebuilding replaces "
                             f"the whole folder: move {'them' if more else 'it'} out, or give a new folder")
+        other = other_kind(folder, script, tokenizer)
+        if other:
+            raise UserError(f"--out {path} holds a dataset of another kind ({other}), and a dataset is replaced only by "
+                            f"one of its kind; give a new folder, e.g. data/<name>")
     parent = os.path.dirname(folder)
     while not os.path.exists(parent):  # made when the dataset is written
         parent = os.path.dirname(parent)
     check_place(parent, path, '--out')
+
+
+def check_not_input(out, inputs, setting='--out'):
+    """An input is never an output: a one-line error, before any work, when the path `out` is one of `inputs`
+    ({setting: path}, None for a setting not given), lies inside one (an input folder), or holds one."""
+    if not out:
+        return
+    target = os.path.realpath(out)
+    for name, given in inputs.items():
+        if not given or not os.path.exists(given):  # 'pydocs' and other names that are no path
+            continue
+        source = os.path.realpath(given)
+        if target == source or target.startswith(source.rstrip(os.sep) + os.sep):
+            where = "is" if target == source else "is inside"
+            raise UserError(f"{setting} {out} {where} {name} {given}: an input is never written; pick another {setting}")
+        if source.startswith(target.rstrip(os.sep) + os.sep):
+            raise UserError(f"{setting} {out} holds {name} {given}, which writing it would replace; pick another {setting}")
 
 
 FIGURE_SUFFIXES = ('.png', '.pdf', '.svg')

@@ -174,6 +174,40 @@ def test_overwrite_true_replaces_an_ordinary_file(owned, run_script, tmp_path):
     assert r.returncode == 0 and (tmp_path / 'mine.txt').read_text() != 'mine', r.stderr
 
 
+def test_a_dataset_is_replaced_only_by_one_of_its_kind_and_an_input_is_never_an_output(owned, run_scripts):
+    """prepare/*.py --out over a dataset that another script made (text becomes audio), --out that is an input or
+    inside an input's folder (--regroup X --out X, excerpt --overwrite over its own --input): refused before any work."""
+    cases = [(['prepare/tones.py', '--out', 'data/tones'], 'another kind (made by prepare/youtubemix.py, not '
+                                                              'prepare/tones.py)'),
+             (['prepare/text8.py', '--input', 'p/text.txt', '--out', 'data/tones'], 'another kind'),
+             (['prepare/equal_info.py', '--regroup', 'data/ei', '--token_bits', '8', '--out', 'data/ei'],
+              '--out data/ei is --regroup data/ei: an input is never written'),
+             (['prepare/text8.py', '--input', 'p', '--out', 'p/books'], 'is inside --input p'),
+             (['prepare/excerpt.py', '--input', 'p/text.txt', '--out', 'p/text.txt', '--overwrite'],
+              'an input is never written'),
+             (['prepare/excerpt.py', '--input', 'p', '--out', 'p/new.txt', '--overwrite'], 'is inside --input p')]
+    assert_refused(run_scripts, owned, cases)
+
+
+def test_leftovers_are_known_by_their_marker_never_by_their_name(run_script, tmp_path):
+    """Folders beside --out named as a rebuild's leftovers (data/books.old-2019, a backup; .tmp-<pid>) are the
+    user's unless the marker a rebuild writes inside is there: never deleted, never renamed into --out."""
+    (tmp_path / 'book.txt').write_text('the cat sat on the mat and the dog ran far away. ' * 400)
+    for name in ('books.old-2019', 'books.tmp-999999999', 'books.old-999999998'):
+        (tmp_path / 'data' / name).mkdir(parents=True)
+        (tmp_path / 'data' / name / 'meta.json').write_text('{"version": 1, "tokens": {}}')
+        (tmp_path / 'data' / name / 'notes.txt').write_text('mine')
+    mine = tree(tmp_path / 'data')
+    stale = tmp_path / 'data' / 'books.tmp-999999997'  # what a killed rebuild leaves: marked, so removed
+    stale.mkdir()
+    (stale / '.written_by_prepare.json').write_text(json.dumps({'by': 'dataset.write_dataset', 'folder': str(stale)}))
+    for _ in range(2):  # --out missing (a leftover would be put back there), then there
+        r = run_script(['prepare/text8.py', '--input', 'book.txt', '--out', 'data/books'], tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert {k: v for k, v in tree(tmp_path / 'data').items() if not k.startswith('books/')} == dict(mine, books='folder')
+    assert not {'.written_by_prepare.json', 'notes.txt'} & set(os.listdir(tmp_path / 'data' / 'books'))
+
+
 # ---------------------------------------------------------------- tracebacks and late failures
 
 def test_places_that_cannot_be_written_are_refused_before_the_work(owned, run_scripts):

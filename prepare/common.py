@@ -9,14 +9,17 @@ import time
 import urllib.request
 
 from dataset import DatasetError
-from outputs import check_dataset_folder
+from outputs import check_dataset_folder, check_not_input
+
+INPUTS = ("input", "regroup", "m1")  # the settings of prepare scripts that name what they read
 
 
 def parse_args(parser):
     """The command line of a prepare script, with its --out checked before any work: a new folder, or a
-    dataset this project wrote there (outputs.check_dataset_folder)."""
+    dataset this project wrote there by this script (outputs.check_dataset_folder), and none of its inputs."""
     args = parser.parse_args()
-    check_dataset_folder(args.out)
+    check_not_input(args.out, {f"--{k}": getattr(args, k, None) for k in INPUTS})
+    check_dataset_folder(args.out, script=os.path.basename(sys.argv[0]))
     return args
 
 

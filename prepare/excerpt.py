@@ -20,7 +20,7 @@ if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C ther
     from errors import quiet_interrupts
     quiet_interrupts()
 from errors import UserError, main_guard
-from outputs import check_file, write_atomically
+from outputs import check_file, check_not_input, write_atomically
 from texts import input_text
 
 
@@ -40,6 +40,7 @@ def main():
     args = p.parse_args()
     if args.chars < 1:
         raise UserError(f"--chars {args.chars}: give a number of characters from 1 up")
+    check_not_input(args.out, {"--input": args.input})
     data = excerpt(input_text(args.input), args.chars).encode("utf-8")
     if os.path.isfile(args.out) and not os.path.islink(args.out):
         with open(args.out, "rb") as f:
