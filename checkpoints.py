@@ -3,6 +3,7 @@ A run's folder and its checkpoint: out_dir claimed by a lock before anything is 
 checkpoints written atomically and read with one-line errors (plain tensors only), and another run's
 weights loaded into a model that must fit them (SUPRA's conversion adds only its phi layers).
 """
+import json
 import os
 import pickle
 import sys
@@ -35,7 +36,27 @@ def save_checkpoint(path, state):
             os.remove(tmp)
 
 
-LOCK_FILE, CHECKPOINT = 'train.lock', 'ckpt.pt'
+LOCK_FILE, CHECKPOINT, LOG = 'train.lock', 'ckpt.pt', 'log.jsonl'
+
+
+def check_new_log(path, overwrite=False):
+    """A new run writes log.jsonl afresh: a one-line error, before anything is written, where that would lose what is
+    there: a file that train.py did not write (its first line is no run header), whatever overwrite says; or a run's
+    evaluations past its first (the run's checkpoint gone: deleted to save space, say), unless overwrite."""
+    if not os.path.lexists(path):
+        return
+    try:
+        with open(path, encoding='utf-8') as f:
+            header = json.loads(f.readline())
+            trained = [line for line in f if line.strip() and json.loads(line).get('iter') != 0]
+    except (OSError, ValueError, AttributeError):  # not a file, not text, not JSON lines
+        header, trained = None, True
+    if not (isinstance(header, dict) and {'config', 'argv'} <= set(header)):
+        raise ConfigError(f"{path} exists and is not a log that train.py wrote; move it, or use another out_dir")
+    if trained and not overwrite:
+        raise ConfigError(f"{path} holds the log of a run whose checkpoint is gone; replace it with --overwrite=True, "
+                          f"or use another out_dir")
+
 
 
 

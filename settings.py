@@ -28,6 +28,8 @@ class TrainConfig:
     init_from: str = 'scratch'    # 'scratch' | 'resume' (from out_dir/ckpt.pt) | another run's ckpt.pt: start from
                                   # its weights (e.g. convert softmax to attention='linear'), a new optimiser
     overwrite: bool = False       # a new run (not resume) may replace the checkpoint and log already in out_dir
+    resume_with_changes: bool = False  # resume with other RESUMED settings (seed, batch_size, learning_rate...) than
+                                  # the checkpoint's: the run then differs from one that was never stopped
     eval_interval: int = 250      # evaluate, log and checkpoint every this many iterations
     eval_iters: int = 20          # evaluation uses eval_iters * batch_size * world_size fixed windows per split
     eval_only: bool = False       # evaluate the checkpoint (with init_from='resume') or the init, then stop
@@ -67,6 +69,11 @@ class TrainConfig:
 
 
 TRAIN = (TrainConfig, SystemConfig, GPTConfig)  # everything train.py reads
+
+# what a resumed run takes from its checkpoint when they are not given (given, they must be the same, or the exact
+# resume is gone): the settings that decide the course of training, batch by batch and step by step
+RESUMED = ('seed', 'batch_size', 'gradient_accumulation_steps', 'overfit_single_batch', 'learning_rate', 'weight_decay',
+           'beta1', 'beta2', 'grad_clip', 'decay_lr', 'warmup_iters', 'lr_decay_iters', 'min_lr')
 
 NOT_SETTINGS = {'vocab_size'}  # a GPTConfig field that comes from the dataset, not from the user
 
@@ -278,6 +285,21 @@ def model_settings(config, given, saved=None, keep=False, source='the checkpoint
                           ", but the settings say " + ', '.join(f"{k}={config[k]!r}" for k in differ) +
                           "; drop those settings to go on with that model, or use a new out_dir")
     return {k: saved[k] for k in MODEL_KEYS}
+
+
+def resumed_settings(config, given, saved, source):
+    """The settings of a resumed run: the RESUMED ones of the checkpoint's config `saved` where none was given; one given
+    with another value is a one-line error, unless resume_with_changes=True says to go on with it."""
+    saved = saved if isinstance(saved, dict) else {}
+    changed = [k for k in RESUMED if k in given and k in saved and config[k] != saved[k]]
+    if changed and not config['resume_with_changes']:
+        raise ConfigError(f"{source} was trained with " + ', '.join(f"{k}={saved[k]!r}" for k in changed) +
+                          ", but the settings say " + ', '.join(f"{k}={config[k]!r}" for k in changed) +
+                          ": resumed so, it would not go on as it began; drop those settings to resume exactly, or "
+                          "add --resume_with_changes=True to go on with them")
+    resumed = dict(config, **{k: saved[k] for k in RESUMED if k in saved and k not in given})
+    check_config(resumed, TRAIN, where=f"{source}: ")
+    return resumed
 
 
 def contradicted(config, given, saved, conversion=('attention', 'qk_norm')):

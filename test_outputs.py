@@ -189,6 +189,19 @@ def test_a_dataset_is_replaced_only_by_one_of_its_kind_and_an_input_is_never_an_
     assert_refused(run_scripts, owned, cases)
 
 
+def test_a_new_run_never_empties_a_log_it_cannot_prove_it_may_replace(owned, run_scripts):
+    """train.py from scratch in an out_dir with a log.jsonl but no ckpt.pt (the user's file of that name, or a run whose
+    checkpoint was deleted to save space): refused before any work, the user's file with --overwrite=True too."""
+    for name, text in (('mylog', 'my notes\n'), ('nockpt', (owned / 'out' / 'text' / 'log.jsonl').read_text())):
+        (owned / 'out' / name).mkdir()
+        (owned / 'out' / name / 'log.jsonl').write_text(text)
+    cases = [(['train.py', '--out_dir=out/mylog'] + TINY, 'out/mylog/log.jsonl exists and is not a log that train.py'),
+             (['train.py', '--out_dir=out/mylog', '--overwrite=True'] + TINY, 'is not a log that train.py wrote'),
+             (['train.py', '--out_dir=out/nockpt'] + TINY, 'holds the log of a run whose checkpoint is gone; replace '
+                                                           'it with --overwrite=True')]
+    assert_refused(run_scripts, owned, cases)
+
+
 def test_leftovers_are_known_by_their_marker_never_by_their_name(run_script, tmp_path):
     """Folders beside --out named as a rebuild's leftovers (data/books.old-2019, a backup; .tmp-<pid>) are the
     user's unless the marker a rebuild writes inside is there: never deleted, never renamed into --out."""
@@ -290,6 +303,22 @@ def test_variant_labels_are_plain_names_and_a_nan_in_a_log_is_damage(owned, run_
         ('x:y:haar', "one ':' at most")]]
     cases.append((['compare.py', '--replot=True', '--results=results/nan'], 'a val_loss that is not a finite number'))
     assert_refused(run_scripts, owned, cases)
+
+
+def test_a_resumed_run_goes_on_as_it_began_unless_told_otherwise(owned, run_scripts, tmp_path):
+    """Resuming with another seed, batch size or learning rate than the checkpoint's: refused with both values before any
+    work, unless --resume_with_changes=True; not given, they are the checkpoint's."""
+    resume = ['train.py', '--out_dir=out/text', '--init_from=resume'] + TINY + ['--max_iters=2']
+    cases = [(resume + ['--seed=7'], 'was trained with seed=1337, but the settings say seed=7'),
+             (resume + ['--batch_size=8', '--learning_rate=0.01'], 'batch_size=4, learning_rate=0.001, but the '
+                                                                   'settings say batch_size=8, learning_rate=0.01'),
+             (resume[:4] + ['--max_iters=2', '--warmup_iters=0'], '--resume_with_changes=True')]
+    assert_refused(run_scripts, owned, cases)
+    shutil.copytree(owned / 'out' / 'text', tmp_path / 'run')
+    (tmp_path / 'data').symlink_to(owned / 'data')
+    train_here(tmp_path, TINY + ['--out_dir=run', '--init_from=resume', '--max_iters=2', '--seed=7',
+                                 '--resume_with_changes=True'])
+    assert torch.load(tmp_path / 'run' / 'ckpt.pt', weights_only=True)['config']['seed'] == 7
 
 
 def test_input_that_is_not_utf8_or_holds_no_text(owned, run_scripts, run_script, tmp_path):

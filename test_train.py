@@ -124,7 +124,8 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
     good = (tmp_path / 'out' / 'ckpt.pt').read_bytes()
     r = run_script(['train.py', f'--out_dir={tmp_path / "out"}', '--init_from=resume',
                     '--dataset=tiny', '--max_iters=50', '--learning_rate=1e12', '--grad_clip=0.0',
-                    '--warmup_iters=0', '--decay_lr=False', '--device=cpu', '--eval_interval=2'], tmp_path)
+                    '--warmup_iters=0', '--decay_lr=False', '--device=cpu', '--eval_interval=2',
+                    '--resume_with_changes=True'], tmp_path)
     assert r.returncode == 1 and 'diverged' in r.stderr.strip().splitlines()[-1], r.stderr
     assert (tmp_path / 'out' / 'ckpt.pt').read_bytes() == good
 

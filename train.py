@@ -35,12 +35,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from checkpoints import claim_out_dir, load_checkpoint, load_model_state, load_pretrained, save_checkpoint
+from checkpoints import (LOG, check_new_log, claim_out_dir, load_checkpoint, load_model_state, load_pretrained,
+                         save_checkpoint)
 from dataset import Dataset, tokens_differ
 from errors import ConfigError, Interrupted, main_guard, reason
 from generate import generate
 from metrics import bits_per_byte, pmf_smoothness
-from settings import TRAIN, contradicted, parse_config, resolve_model
+from settings import TRAIN, contradicted, parse_config, resolve_model, resumed_settings
 from system import autocast_context, build_model, check_batch_memory, pick_device, pick_dtype, use_threads
 
 
@@ -179,6 +180,8 @@ def open_run(config, given, data, env, on_exit):
     path = os.path.join(config['out_dir'], 'ckpt.pt')
     resume, convert = config['init_from'] == 'resume', config['init_from'] not in ('scratch', 'resume')
     ckpt = read_resume(config, data, path) if resume else read_source(config['init_from'], data) if convert else None
+    if resume:  # the checkpoint's seed, batch size, learning rate...: told otherwise, say so
+        config = resumed_settings(config, given, ckpt['config'], path)
     settings, gpt_config = resolve_model(config, given, data, ckpt and ckpt['model_args'], keep=resume,
                                          source=path if resume else config['init_from'])
     check_batch_memory(settings, env.world, env.device)
@@ -196,6 +199,8 @@ def open_run(config, given, data, env, on_exit):
         if not resume and os.path.exists(path) and not settings['overwrite']:
             raise ConfigError(f"{path} holds a run already; go on with it with --init_from=resume, replace it "
                               f"with --overwrite=True, or use another out_dir")
+        if not resume:  # a log without its checkpoint (deleted to save space), or a file of the user's of that name
+            check_new_log(os.path.join(settings['out_dir'], LOG), settings['overwrite'])
     model.to(env.device)
     optimizer = model.configure_optimizers(settings['weight_decay'], settings['learning_rate'],
                                            (settings['beta1'], settings['beta2']), env.device.type)
@@ -232,7 +237,7 @@ def open_log(run, data, env, on_exit, board=None):
     if board:
         run.board = board(os.path.join(c['out_dir'], 'tensorboard'))
         on_exit.callback(run.board.close)
-    log = on_exit.enter_context(open(os.path.join(c['out_dir'], 'log.jsonl'), 'a' if c['init_from'] == 'resume' else 'w'))
+    log = on_exit.enter_context(open(os.path.join(c['out_dir'], LOG), 'a' if c['init_from'] == 'resume' else 'w'))
     header = {'config': c, 'argv': sys.argv, 'python': platform.python_version(), 'torch': torch.__version__,
               'numpy': np.__version__, 'device': str(env.device), 'dtype': env.dtype,
               'hardware': torch.cuda.get_device_name(env.device) if env.device.type == 'cuda'
