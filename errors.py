@@ -21,6 +21,11 @@ class Interrupted(Exception):
     """Stopped by Ctrl-C or SIGTERM. The message says what was saved and how to go on."""
 
 
+def a(word):
+    """'a int' -> 'an int', 'a audio model' -> 'an audio model': the article a message puts before a word."""
+    return ('an ' if str(word)[:1].lower() in 'aeiou' else 'a ') + str(word)
+
+
 def reason(e, limit=100):
     """An exception in a few words for a one-line message: its type and the first line of its text."""
     text = (str(e).strip().splitlines() or [''])[0][:limit]

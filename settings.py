@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import MISSING, asdict, dataclass, fields
 
 from checks import at_least, within
-from errors import ConfigError
+from errors import ConfigError, a
 from model import GPTConfig
 from system import SystemConfig
 
@@ -117,7 +117,7 @@ def set_value(config, key, value, where, known):
     if want is float and type(value) is int:
         value = float(value)
     if type(value) is not want:
-        raise ConfigError(f"{key}={value!r} in {where} should be a {want.__name__} (default {known[key][1].default!r})")
+        raise ConfigError(f"{key}={value!r} in {where} should be {a(want.__name__)} (default {known[key][1].default!r})")
     config[key] = value
 
 

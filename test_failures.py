@@ -160,7 +160,7 @@ def test_bad_settings_and_config_files(world, run_scripts):
              (['train.py', 'cfg'], 'cfg is a folder'),
              (['train.py', 'cfg/missing.py'], 'does not exist'),
              (['train.py', '--n_layers=2'], 'did you mean n_layer'),
-             (['train.py', '--n_layer=2.5'], 'should be a int'),
+             (['train.py', '--n_layer=2.5'], 'should be an int'),
              (['train.py', '--device=cpu', '--n_layer'], 'write --n_layer=value')]
     for bad in ('batch_size=0', 'batch_size=-1', 'eval_interval=0', 'eval_iters=0', 'gradient_accumulation_steps=0',
                 'n_head=0', 'max_iters=-1', 'seed=-1', 'dropout=1.0', 'beta2=1.0', 'min_lr=1.0'):
@@ -242,7 +242,9 @@ def test_bad_sample_requests(world, run_scripts):
              (text + ['--output=missing/x.txt'], 'does not exist'),
              (text + ['--output=p'], 'it is a folder'),
              (audio + ['--start=FILE:p/text.txt'], 'not a readable WAV file'),
-             (audio + ['--start=hello'], 'takes no text prompt'),
+             (audio + ['--start=hello'], 'an audio model takes no text prompt'),
+             (text + ['--start=Hello, World 1984!'], "has no tokens for: '!' ','; its alphabet is a-z and space"),
+             (text + ['--start=café naïve'], "has no tokens for: 'é' 'ï'"),
              (audio + ['--start=FILE:p/header.wav'], 'gives no tokens'),
              (audio + ['--start=FILE:p/truncated.wav'], 'truncated'),
              (audio + ['--start=FILE:p/empty.wav'], 'is empty'),

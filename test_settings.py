@@ -13,7 +13,7 @@ from settings import MODEL_KEYS, TRAIN, model_settings, parse_config
 def test_config_errors():
     with pytest.raises(ConfigError, match='unknown setting .n_layers.*did you mean n_layer'):
         parse_config(['--n_layers=4'], TRAIN)
-    with pytest.raises(ConfigError, match='should be a int'):
+    with pytest.raises(ConfigError, match='should be an int'):
         parse_config(['--n_layer=4.5'], TRAIN)
     with pytest.raises(ConfigError, match='should be a bool'):
         parse_config(['--compile=1'], TRAIN)

@@ -1,7 +1,7 @@
 """What every kind of token provides (see tokens/__init__.py)."""
 import os
 
-from errors import UserError
+from errors import UserError, a
 from outputs import write_atomically
 
 MEDIA_SUFFIXES = ('.wav', '.mid', '.midi')  # what the sound and music kinds write
@@ -30,7 +30,7 @@ class Tokenizer:
 
     def encode(self, text):
         """A text prompt -> ids."""
-        raise UserError(f"a {self.meta['modality']} model takes no text prompt; give a file: --start=FILE:x{self.suffix}")
+        raise UserError(f"{a(self.meta['modality'])} model takes no text prompt; give a file: --start=FILE:x{self.suffix}")
 
     def decode(self, ids):
         """ids -> text (text kinds)."""
@@ -44,7 +44,7 @@ class Tokenizer:
         except UnicodeDecodeError:
             text = '\0'
         if '\0' in text:
-            raise UserError(f"{path} is not UTF-8 text; a {self.meta['modality']} model takes a text prompt file")
+            raise UserError(f"{path} is not UTF-8 text; {a(self.meta['modality'])} model takes a text prompt file")
         return self.encode(text)
 
     def ready(self):

@@ -3,6 +3,7 @@ import re
 
 import numpy as np
 
+from errors import UserError
 from tokens.base import Tokenizer
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz"
@@ -38,6 +39,13 @@ class Chars(Tokenizer):
                 "itos": ALPHABET}
 
     def encode(self, text):
+        """A prompt -> ids, as text8 was made (lowercase, digits spelled out); a character that would become a space
+        (one this alphabet has no letter for: punctuation, accents, other scripts) is refused, not dropped unsaid."""
+        lost = sorted(set(re.sub(r"[a-z0-9\s]+", "", text.lower())))
+        if lost:
+            shown = " ".join(repr(c) for c in lost[:10]) + (f" and {len(lost) - 10} more" if len(lost) > 10 else "")
+            raise UserError(f"the prompt holds characters that this model has no tokens for: {shown}; its alphabet "
+                            f"is a-z and space (capitals are lowered, digits spelled out): leave them out")
         return encode(normalize(text) or " ")
 
     def decode(self, ids):
