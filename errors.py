@@ -38,9 +38,13 @@ def _exit_at_once(signum, frame):
                    # extension's import would come out as an ImportError with a traceback
 
 
+class SignalExit(SystemExit):
+    """Ctrl-C or SIGTERM, as the exit it is (code 130): what catches a SystemExit of other code lets this one pass."""
+
+
 def _exit_quietly(signum, frame):
     print(f"\ninterrupted ({signal.Signals(signum).name})", file=sys.stderr)
-    raise SystemExit(130)  # finally blocks still run: temporary files are removed
+    raise SignalExit(130)  # finally blocks still run: temporary files are removed
 
 
 def _install(handler):
@@ -66,3 +70,6 @@ def main_guard(main, *args):
     except (Interrupted, KeyboardInterrupt) as e:
         print(f"\n{str(e) or 'interrupted'}", file=sys.stderr)
         sys.exit(130)
+    finally:  # main is over: a signal during the interpreter's shutdown (joining threads) ends it at once, as 130,
+        if signal.getsignal(signal.SIGINT) is _exit_quietly:  # not as an exception that shutdown can only print
+            _install(_exit_at_once)

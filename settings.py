@@ -11,12 +11,14 @@ import ast
 import difflib
 import os
 import re
+import sys
 import traceback
+import types
 from contextlib import suppress
 from dataclasses import MISSING, asdict, dataclass, fields
 
 from checks import at_least, within
-from errors import ConfigError, a
+from errors import ConfigError, SignalExit, a
 from model import GPTConfig
 from system import SystemConfig
 
@@ -134,11 +136,13 @@ def read_config_file(path):
         exec(compile(source, path, 'exec'), {}, scope)
     except SyntaxError as e:
         raise ConfigError(f"{path}, line {e.lineno}: {e.msg}; a config file is plain assignments like n_layer = 4")
+    except SignalExit:  # Ctrl-C or SIGTERM while the file ran: not the file's fault
+        raise
     except (Exception, SystemExit) as e:  # NameError and friends: the line in the file that raised it
         line = [fr.lineno for fr in traceback.extract_tb(e.__traceback__) if fr.filename == path]
         raise ConfigError(f"{path}{f', line {line[-1]}' if line else ''}: {type(e).__name__}: {e}; "
                           f"a config file is plain assignments like wavelet = 'haar'")
-    return {k: v for k, v in scope.items() if not k.startswith('_')}
+    return {k: v for k, v in scope.items() if not k.startswith('_') and not isinstance(v, types.ModuleType)}  # import math
 
 
 def parse_config(argv, groups, doc='', from_checkpoint=()):
@@ -176,13 +180,19 @@ def print_help(doc, groups, from_checkpoint=()):
     print((doc.strip() + '\n\n' if doc else '') + 'Settings (--key=value; a config file sets the same names):')
     for group in groups:
         comments, checkpoint = field_comments(group), group in from_checkpoint
-        print(f"\n{group.__name__} ({group.__module__}.py)" +
+        print(f"\n{group.__name__} ({source_file(group)})" +
               (": the checkpoint's, give one only to check it" if checkpoint else ""))
         for f in fields(group):
             if group is GPTConfig and f.name in NOT_SETTINGS:
                 continue
             setting = f"  {f.name}" + ('' if checkpoint else f" = {f.default!r}")
             print(f"{setting:<34} {comments.get(f.name, '')}".rstrip())
+
+
+def source_file(group):
+    """The file a settings dataclass is declared in, by its name ('sample.py', never '__main__.py')."""
+    file = getattr(sys.modules.get(group.__module__), '__file__', None)
+    return os.path.basename(file) if file else f"{group.__module__}.py"
 
 
 def field_comments(group):

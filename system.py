@@ -25,8 +25,16 @@ class SystemConfig:
     def __post_init__(self):
         one_of(self, 'dtype', 'auto', 'float32', 'bfloat16', 'float16')
         at_least(self, 0, 'threads')
+        if self.threads > cores():  # more would only slow the work down (and a huge number crashes torch)
+            raise ValueError(f"threads={self.threads}: this machine has {cores()} CPU cores; use 1 to {cores()} "
+                             f"(0: torch's default)")
         if not 0 <= self.seed < 2 ** 63:  # what both numpy's and torch's generators take
             raise ValueError(f"seed={self.seed}: use a whole number from 0 to 2**63 - 1")
+
+
+def cores():
+    """The machine's CPU cores (what compare.py shares among its runs too)."""
+    return os.cpu_count() or 1
 
 
 def use_threads(n):

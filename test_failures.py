@@ -155,7 +155,12 @@ def assert_one_line_failures(run_scripts, root, cases):
 
 def test_bad_settings_and_config_files(world, run_scripts):
     out = '--out_dir=new/run'
+    (world / 'cfg' / 'imports.py').write_text('import math\nn_layer = int(math.sqrt(4))\nn_layers = 3\n')
     cases = [(['train.py', 'cfg/syntax.py'], 'cfg/syntax.py, line 1: invalid syntax'),
+             (['train.py', 'cfg/imports.py'], "unknown setting 'n_layers'"),  # a module imported is no setting
+             (['train.py', out] + TINY + ['--threads=100000'], 'threads=100000: this machine has'),
+             (SAMPLE + ['--out_dir=out/text', f'--threads={os.cpu_count() + 1}'], 'CPU cores; use 1 to'),
+             (['bench.py', '--threads=5000'], 'threads=5000'),
              (['train.py', 'cfg/undefined.py'], "name 'foo' is not defined"),
              (['train.py', 'cfg'], 'cfg is a folder'),
              (['train.py', 'cfg/missing.py'], 'does not exist'),
@@ -364,6 +369,34 @@ def test_ctrl_c_during_the_imports_is_quiet(world, argv, library):
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130 and 'Traceback' not in err and err.strip() == 'interrupted (SIGINT)', err
+
+
+def test_help_names_the_file_of_each_group_of_settings(world, run_scripts):
+    (code, out, _), = run_scripts([['sample.py', '--help']], world)
+    assert code == 0 and 'SampleConfig (sample.py)' in out and '__main__' not in out
+
+
+def test_ctrl_c_while_a_config_file_runs_is_an_interrupt_not_a_config_error(tmp_path):
+    (tmp_path / 'slow.py').write_text("import time\nopen('started', 'w').close()\ntime.sleep(60)\nn_layer = 2\n")
+    p = start(['train.py', 'slow.py'], tmp_path)
+    wait_until(lambda: (tmp_path / 'started').exists(), timeout=60)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and 'error' not in err and 'Traceback' not in err, err
+
+
+def test_a_signal_while_the_interpreter_shuts_down_is_exit_130_without_a_traceback(tmp_path):
+    """As bench.py --mode=generate stopped by SIGTERM once its work was done, while Python joined its threads."""
+    code = ("import threading, time\nfrom errors import main_guard, quiet_interrupts\nquiet_interrupts()\n"
+            "def main():\n    threading.Thread(target=time.sleep, args=(30,)).start()\n    open('done', 'w').close()\n"
+            "main_guard(main)\n")
+    env = dict(os.environ, PYTHONPATH=REPO)
+    p = subprocess.Popen([sys.executable, '-c', code], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: (tmp_path / 'done').exists(), timeout=60)
+    time.sleep(0.5)  # main has returned: the interpreter waits for the thread
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130 and 'Exception ignored' not in err and 'Traceback' not in err, err
 
 
 def wait_until(condition, timeout=120):
