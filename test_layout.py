@@ -3,7 +3,7 @@ modules, and nothing imports a script (train.py, sample.py, bench.py, compare.py
 import ast
 import os
 
-SCRIPTS = {'train', 'sample', 'bench', 'compare', 'decode', 'plot_pmfs'}
+SCRIPTS = {'train', 'sample', 'bench', 'compare', 'decode', 'plot_pmfs', 'plot_wavelet'}
 
 
 def project_modules(repo):
