@@ -70,6 +70,7 @@ class BenchConfig:
 
 
 BENCH = (BenchConfig, SystemConfig, GPTConfig)
+PLOTTED = ('positions',)  # the modes that draw --plot
 
 
 def sync(device):
@@ -88,8 +89,12 @@ def setup(c):
 
 
 def variants(c):
-    """{name: overrides} of --variants, each checked before anything runs."""
-    return {v: parse_variant(v, c, BENCH) for v in c['variants'].split(',')}
+    """{name: overrides} of --variants, each checked before anything runs (one named twice too: timed once)."""
+    names = c['variants'].split(',')
+    twice = sorted({v for v in names if names.count(v) > 1})
+    if twice:
+        raise ConfigError(f"variants={c['variants']!r} names {twice[0]} twice; list each variant once")
+    return {v: parse_variant(v, c, BENCH) for v in names}
 
 
 def build(c, overrides, device):
@@ -404,6 +409,9 @@ def m1_costs(model, coder, data):
 
 def main(argv):
     c, _ = parse_config(argv, BENCH, __doc__)
+    if c['plot'] and c['mode'] not in PLOTTED:
+        raise ConfigError(f"--plot draws the curves of --mode={' or '.join(PLOTTED)}, and --mode={c['mode']} has none; "
+                          f"drop --plot")
     if c['plot']:
         check_figure(c['plot'], c['overwrite'], '--plot')  # now, not after the timing
     {'train': bench, 'generate': bench_generate, 'positions': bench_positions, 'wavelet': bench_wavelet,

@@ -24,20 +24,23 @@ from errors import ConfigError, main_guard
 from metrics import pmf_smoothness
 from settings import parse_config
 from dataset import Dataset, tokenizer_for
-from checks import at_least
+from checks import within
 from model import GPT, GPTConfig
 from outputs import check_figure, save_figure
+
+
+MAX_ROWS = 24
 
 
 @dataclass
 class PlotConfig:
     runs: str = ''                # comma-separated out_dirs with a ckpt.pt each
-    rows: int = 4                 # positions drawn
+    rows: int = 4                 # positions drawn, one panel each (1 to 24)
     output: str = 'pmfs.png'      # .png, .pdf or .svg
     overwrite: bool = False       # the output may replace a file that exists (never a checkpoint or a dataset's file)
 
     def __post_init__(self):
-        at_least(self, 1, 'rows')
+        within(self, 'rows', 1, MAX_ROWS)  # a panel each: more would make a figure no screen shows, slowly
         if not self.runs:
             raise ValueError("runs='': give --runs=out_dir1,out_dir2")
 

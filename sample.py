@@ -32,7 +32,7 @@ from model import GPTConfig
 from outputs import check_file
 from settings import model_settings, parse_config
 from system import (SystemConfig, autocast_context, build_model, memory_bytes, out_of_memory, pick_device, pick_dtype,
-                    use_threads)
+                    sampling_bytes, use_threads)
 
 
 @dataclass
@@ -67,19 +67,19 @@ def output_paths(path, n):
     return [path] if n == 1 else [f'{root}_{i}{ext}' for i in range(n)]
 
 
-def new_tokens(c, tok, prompt, device):
-    """How many tokens to generate (--seconds of audio, or max_new_tokens), checked against the memory their
-    ids alone take, before any is allocated."""
+def new_tokens(c, tok, prompt, device, model_args):
+    """How many tokens to generate (--seconds of audio, or max_new_tokens), checked against the memory that sampling
+    them takes (system.sampling_bytes: the ids, the cache, a forward), before any is allocated."""
     n = c['max_new_tokens']
     if c['seconds']:
         if 'sample_rate' not in tok.meta:
             raise ConfigError("--seconds is for audio checkpoints; use --max_new_tokens")
         n = c['seconds'] * tok.meta['sample_rate']
-    need, have = c['num_samples'] * (len(prompt) + n) * 8, memory_bytes(device)  # int64 ids
+    need, have = sampling_bytes(model_args, c['num_samples'], len(prompt) + n), memory_bytes(device)
     if need == math.inf or (have is not None and need > have):
         has = f", and {device} has {have / 2 ** 30:.3g} GiB" if have is not None else ""
-        raise UserError(f"not enough memory for {c['num_samples']} x {n:.3g} new tokens: their ids alone take "
-                        f"{need / 2 ** 30:.3g} GiB{has}; lower max_new_tokens, seconds or num_samples")
+        raise UserError(f"not enough memory for {c['num_samples']:,} x {n:.3g} new tokens: sampling them takes "
+                        f"{need / 2 ** 30:.3g} GiB at the least{has}; lower max_new_tokens, seconds or num_samples")
     return round(n)
 
 
@@ -103,7 +103,7 @@ def main(argv):
     if c['slide'] > ckpt['model_args']['block_size']:
         raise ConfigError(f"slide={c['slide']} should be in 0..block_size ({ckpt['model_args']['block_size']})")
     prompt = tok.prompt(c['start'])
-    max_new_tokens = new_tokens(c, tok, prompt, device)
+    max_new_tokens = new_tokens(c, tok, prompt, device, ckpt['model_args'])
     model = build_model(GPTConfig(**ckpt['model_args']))
     load_model_state(model, ckpt['model'])
     model.eval().to(device)

@@ -117,6 +117,18 @@ def check_batch_memory(c, world, device):
                           f"lower batch_size (raise gradient_accumulation_steps) or eval_iters")
 
 
+def sampling_bytes(model_args, batch, length):
+    """What sampling `batch` sequences of `length` tokens (prompt and new) takes, at the least, besides the weights: the
+    token ids (on the device and as Python lists for the output: about 48 bytes a token), each layer's float32 keys and
+    values over the context, and a forward over a whole context (its residual streams, the attention scores, the
+    logits over the vocabulary)."""
+    T, C, L = model_args['block_size'], model_args['n_embd'], model_args['n_layer']
+    ids = batch * length * (8 + 40)
+    cache = 2 * L * batch * T * C * 4
+    forward = batch * T * (4 * C + model_args['n_head'] * T + model_args['vocab_size']) * 4
+    return ids + cache + forward
+
+
 def script_path(name):
     """The path of one of this project's scripts, to run it as a command (never to import it)."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), name)

@@ -23,6 +23,7 @@ from test_failures import TINY, tiny_run, train_here, world  # noqa: F401 (world
 from tokens.bytes import Bytes
 from equal_info.coder import EqualInfo
 
+MEMORY = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')  # bytes
 LONG = ['--max_new_tokens=100000000', '--device=cpu']  # hours of generation, had it begun
 TEXT, AUDIO = ['sample.py', '--out_dir=out/text'] + LONG, ['sample.py', '--out_dir=out/audio'] + LONG
 COMPARE = ['compare.py', '--results=results/new', '--seeds=1'] + TINY
@@ -281,7 +282,15 @@ def test_huge_numbers_and_misleading_messages(owned, run_scripts):
              (AUDIO[:2] + ['--seconds=1e16', '--output=p/new.wav', '--device=cpu'], 'not enough memory'),
              (train + ['--dataset=tones', '--head=fourier', '--fourier_bins=1'], 'needs 2 bins or more'),
              (train + ['--fourier_reg=nan'], 'fourier_reg=nan: use a finite number'),
-             (TEXT + ['--temperature=inf'], 'temperature=inf: use a finite number')]
+             (TEXT + ['--temperature=inf'], 'temperature=inf: use a finite number'),
+             # their ids fit (the old check), the cache and a forward of so many sequences do not
+             (TEXT[:2] + [f'--num_samples={MEMORY // 100}', '--max_new_tokens=1', '--device=cpu'], 'not enough memory'),
+             (['plot_pmfs.py', '--runs=out/audio', '--rows=100000', '--output=p/new.png'], 'rows=100000: use'),
+             (['prepare/equal_info.py', '--input', 'p/prose.txt', '--m1', 'out/m1/ckpt.pt', '--rows', '100000',
+               '--out', 'new/ei'], '--rows 100000: the val split holds 1,000 bytes, 62 stream(s)'),
+             (['bench.py', '--mode=train', '--plot=p/new.png'], '--mode=train has none; drop --plot'),
+             (['bench.py', '--variants=none,none'], 'names none twice')]
+    (owned / 'p' / 'prose.txt').write_text('the cat sat on the mat. ' * 833 + 'the end.')  # 20,000 bytes
     assert_refused(run_scripts, owned, cases)
 
 

@@ -53,17 +53,34 @@ def check_sizes(args):
         raise DatasetError("--cap must be 1 .. 255 bytes, --rows at least 1, --workers at least 0 (0: one per core)")
 
 
-def encode(args, parser):
+def check_rows(args, parts, given):
+    """Each stream of each split holds a full window's bytes (--cap) at least: more streams would only cut the text
+    into windows of a byte or two. Too many given is a one-line error; the default is lowered to fit, and said."""
+    split, fewest = min(((k, len(v)) for k, v in parts.items()), key=lambda kv: kv[1])
+    most = max(1, fewest // args.cap)
+    if args.rows <= most:
+        return
+    if given:
+        raise DatasetError(f"--rows {args.rows}: the {split} split holds {fewest:,} bytes, {most:,} stream(s) of "
+                           f"--cap {args.cap} bytes at most; give --rows {most} or fewer, or more text")
+    print(f"--rows {most} (not {args.rows}): the {split} split holds {fewest:,} bytes, a stream of {args.cap} at least "
+          f"each", file=sys.stderr)
+    args.rows = most
+
+
+def encode(args, parser, rows_given=True):
     from equal_info.m1 import ByteModel  # torch: only when M1 is needed
     m1 = ByteModel(args.m1)          # first: a wrong checkpoint, or one the coder cannot run, fails before the text
     coder, described = m1.coder(args.cap), m1.describe(args.cap)
     text = input_text(args.input)
     source = args.input if args.input == "pydocs" and not os.path.exists(args.input) else os.path.abspath(args.input)
     workers = args.workers or cores()
+    parts = split_text(text)
+    check_rows(args, parts, rows_given)
     meta = dict(EqualInfo.facts(described, args.bits, args.token_bits, args.cap, args.rows),
                 source=source, prepare=prepare_command("equal_info", parser, args), stats={})
     splits, extras = {}, {}
-    for split, data in split_text(text).items():
+    for split, data in parts.items():
         start = time.time()
         values, counts, streams, information = encode_streams(coder, data, args.rows, args.bits, workers)
         seconds = max(time.time() - start, 1e-6)
@@ -124,11 +141,12 @@ def main():
         raise DatasetError("give --input and --m1 (encode a text), or --regroup (another token size of a dataset)")
     if args.regroup and args.workers:
         raise DatasetError(f"--workers {args.workers}: --regroup runs no M1 (it only regroups the bits); leave it out")
+    rows_given = args.rows is not None
     if not args.regroup:
         for k, v in WINDOW_SETTINGS.items():
             setattr(args, k, v if getattr(args, k) is None else getattr(args, k))
         check_sizes(args)
-    splits, extras, meta = (regroup if args.regroup else encode)(args, p)
+    splits, extras, meta = regroup(args, p) if args.regroup else encode(args, p, rows_given)
     per = meta["tokens_per_window"]
     meta["byte_counts"] = {"dtype": "uint8", "tokens_per_count": per}
     meta["start"] = splits["train"][:per].tolist()  # a neutral prompt for sampling: the text's first window
