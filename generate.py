@@ -6,6 +6,7 @@ decoding step as a CUDA graph.
 
     out = generate(model, idx, max_new_tokens=100, temperature=0.8, top_k=50)
 """
+import copy
 import math
 from contextlib import contextmanager
 
@@ -51,35 +52,60 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=
             if end - start > block_size:
                 start = end - (block_size + 1 - slide)
             if cache is not None and 0 < cached == end - start - 1:  # one token more than the cache holds
-                step = step or decoding_step(model, cache, out[:, end - 1:end], graph, compile)
-                logits = step(out[:, end - 1:end])
+                step = step or decoding_step(model, cache, out[:, end - 1:end], graph, compile,
+                                             temperature, top_k, generator)
+                out[:, end:end + 1] = step(out[:, end - 1:end])
             else:  # the whole context (again, from position 0, when it has moved)
                 logits, _ = model(out[:, start:end], cache=cache)
+                out[:, end:end + 1] = sample_next(logits[:, -1], temperature, top_k, generator)
             cached = end - start
-            out[:, end:end + 1] = sample_next(logits[:, -1], temperature, top_k, generator)
             if on_token is not None:
                 on_token(end + 1)
     return out  # allocated outside inference mode: an ordinary tensor
 
 
-def decoding_step(model, cache, token, graph=False, compile=False):
-    """step(token) -> logits: model.decode with this cache, compiled and captured as asked."""
-    decode = torch.compile(model.decode, fullgraph=True, dynamic=False) if compile else model.decode
+def decoding_step(model, cache, token, graph=False, compile=False, temperature=1.0, top_k=None, generator=None):
+    """step(token) -> the next token (B, 1): model.decode with this cache, then sample_next, compiled and
+    captured as asked. A captured step casts the weights once (cast_once) and samples inside the graph."""
     if graph:
-        return CUDAGraphStep(decode, cache, token)
-    return lambda t: decode(t, cache)
+        model = cast_once(model, torch.get_autocast_dtype('cuda')) if torch.is_autocast_enabled('cuda') else model
+    decode = torch.compile(model.decode, fullgraph=True, dynamic=False) if compile else model.decode
+
+    def step(t):
+        return sample_next(decode(t, cache)[:, -1], temperature, top_k, generator)
+    if graph:
+        return CUDAGraphStep(step, cache, token, generator)
+    return step
+
+
+def cast_once(model, dtype):
+    """A copy of model whose autocast matmuls (GPT.autocast_linears) hold their weights in dtype already:
+    autocast casts a weight at every call otherwise, and in a CUDA graph its cache is off, so a replay
+    would cast every weight again (a third of a small model's kernels). Casting an already cast weight is
+    free, so the copy computes the same numbers, bit for bit. Its lm_head is untied from wte: the embedding
+    stays float32."""
+    with torch.inference_mode(False), torch.no_grad():
+        twin = copy.deepcopy(model)
+        for linear in twin.autocast_linears():
+            linear.weight = torch.nn.Parameter(linear.weight.to(dtype), requires_grad=False)
+            if linear.bias is not None:
+                linear.bias = torch.nn.Parameter(linear.bias.to(dtype), requires_grad=False)
+    return twin
 
 
 class CUDAGraphStep:
     """
-    A decoding step captured once as a CUDA graph and replayed per token: the few hundred kernel
-    launches of a step become one, which is what a small model's token costs on a GPU. A thin layer
-    over model.decode, whose shapes never change and which writes its cache in place: the token goes
-    into a fixed input tensor, the logits come out of a fixed output tensor.
+    A decoding step, sampling included, captured once as a CUDA graph and replayed per token: the few
+    hundred kernel launches of a step become one, which is what a small model's token costs on a GPU. A
+    thin layer over step(token) -> token, whose shapes never change and which writes its cache in place:
+    the token goes into a fixed input tensor, the next one comes out of a fixed output tensor. Its random
+    numbers come from `generator` (or the default one), whose state the graph advances at each replay.
     """
 
-    def __init__(self, decode, cache, token):
-        self.token = token.clone()
+    def __init__(self, step, cache, token, generator=None):
+        self.token = torch.empty(token.shape, dtype=token.dtype, device=token.device)  # contiguous, whatever token is
+        self.token.copy_(token)
+        self.cache, self.together = cache, cache.together
         # CUDA's lazy set-up (cuBLAS, kernel choice, compilation) must happen before the capture: a few
         # trial steps on a side stream, each from the cache as it was (the position stays in range)
         saved = [t.clone() for t in cache.tensors()]
@@ -89,18 +115,22 @@ class CUDAGraphStep:
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), torch.autocast(**autocast):
             for _ in range(3):
-                decode(self.token, cache)
+                step(self.token)
                 for t, s in zip(cache.tensors(), saved):
                     t.copy_(s)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
+        if generator is not None:  # the default generator is registered with every capture
+            self.graph.register_generator_state(generator)
         with torch.cuda.graph(self.graph), torch.autocast(**autocast):
-            self.logits = decode(self.token, cache)
+            self.next = step(self.token)
 
     def __call__(self, token):
+        if self.cache.together != self.together:
+            raise RuntimeError("the cache's rows were restarted after this step was captured; capture it again")
         self.token.copy_(token)
         self.graph.replay()
-        return self.logits
+        return self.next
 
 
 @contextmanager
@@ -125,5 +155,8 @@ def sample_next(logits, temperature=1.0, top_k=None, generator=None):
     if top_k is not None:  # masked_fill, not logits[mask] = ...: a boolean index waits for the device
         v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
         logits = logits.masked_fill(logits < v[:, -1:], -math.inf)
+    # torch.multinomial's own way for one sample, argmax(p / q) with q ~ Exp(1) (the same tokens from the
+    # same generator), without its checks of p: on a GPU they are a dozen more kernels a token
     probs = F.softmax(logits, dim=-1)
-    return torch.multinomial(probs, num_samples=1, generator=generator)
+    q = torch.empty_like(probs).exponential_(generator=generator)
+    return torch.div(probs, q, out=q).argmax(-1, keepdim=True)

@@ -101,27 +101,67 @@ def causal_moving_average(x, window, valid):
 
 class MovingAverage(torch.autograd.Function):
     """
-    causal_moving_average with its backward written out, which is what makes it cheap on a GPU. The
-    gradient of a causal window sum is the same window sum looking forward in time,
-        dL/dx[s] = sum of g[t] for t in [s, s + k - 1] (t < T),   g = dL/dy / count,
-    so the backward is one prefix sum and one gather too. (Autograd's backward of the forward's
-    gather is a scatter-add in which up to k rows add into row 0 at once: on an H200 that made
-    'haar' cost a third of a training step.) Indices come from Wavelet.indices: start (T, n) as in
-    causal_moving_average, and ahead (T, n) = s + k_i.
+    The faster form of the haar step (the plain one: causal_moving_average and a cat): x (B, T, C) ->
+    x with its first n coordinates replaced by their causal moving averages, forward and backward in a
+    few kernels each on a GPU, and no wait for the host.
+    - A GPU scans the innermost dimension in parallel, an outer one serially (one thread walks all T
+      positions of a column), so the n coordinates are copied once into (B, n, T), divided by k on the
+      way ('valid': by the count, after), and scanned there.
+    - With S the prefix sums and E = S - x the exclusive ones (E[0] = 0), a window sum is one gather:
+      y[t] = S[t] - E[start[t]], start[t] = max(t + 1 - k, 0).
+    - The gradient of a causal window sum is the same sum looking ahead, with g = dL/dy / count:
+      dL/dx[s] = sum of g[t] for t in [s, last[s]] = P[last[s]] - E[s], last[s] = min(s + k - 1, T - 1),
+      P the prefix sums of g: one scan and one gather again. (Autograd's backward of a gather is a
+      scatter-add in which up to k rows add into row 0 at once: on an H200 'haar' then cost a third of
+      a training step.)
+    - The output is a new tensor with the other coordinates copied: no cat, whose backward is two
+      zero-filled copies of the whole stream and an add.
+    start, last (n, T) int64 and the factors pre (n, 1) = 1/k or post (n, T) = 1/count come from
+    Wavelet.indices. Sums in float32 (or float64) whatever x is: prefix sums of bf16 values lose their low bits.
     """
 
     @staticmethod
-    def forward(ctx, x, start, ahead, count):
-        ctx.save_for_backward(ahead, count)
-        S = F.pad(x.cumsum(1), (0, 0, 1, 0))
-        return (S[:, 1:] - S.gather(1, start.expand(x.size(0), -1, -1))) / count
+    def forward(ctx, x, start, last, pre, post):
+        B, T, _ = x.shape
+        n = start.size(0)
+        xs = x.new_empty(B, n, T, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
+        if pre is None:
+            xs.copy_(x[..., :n].mT)
+        else:
+            torch.mul(x[..., :n].mT, pre, out=xs)
+        S = xs.cumsum(-1)
+        E = torch.sub(S, xs, out=xs)  # exclusive prefix sums, in place of the inputs
+        ctx.save_for_backward(last, pre if post is None else post)
+        return replace_first(x, S, E.gather(-1, start.expand(B, -1, -1)), post)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        ahead, count = ctx.saved_tensors
-        B, T, n = grad.shape
-        G = F.pad((grad / count).cumsum(1), (0, 0, 1, 0))  # row j: sum of g[t] for t < j
-        return G.gather(1, ahead.clamp(max=T).expand(B, -1, -1)) - G[:, :T], None, None, None
+        last, factor = ctx.saved_tensors
+        B, T, _ = grad.shape
+        n = last.size(0)
+        gs = grad.new_empty(B, n, T, dtype=torch.float64 if grad.dtype == torch.float64 else torch.float32)
+        torch.mul(grad[..., :n].mT, factor, out=gs)
+        P = gs.cumsum(-1)
+        E = torch.sub(P, gs, out=gs)
+        return replace_first(grad, P.gather(-1, last.expand(B, -1, -1)), E), None, None, None, None
+
+
+def replace_first(x, a, b, post=None):
+    """A new x (B, T, C) whose first n coordinates are (a - b) * post, a and b (B, n, T): written straight
+    into the new tensor, one call for them and one for the others. Compiled, a cat: dynamo cannot trace a
+    write into a strided view, and inductor fuses the cat into one kernel anyway."""
+    n = a.size(1)
+    if torch.compiler.is_compiling():
+        y = a - b if post is None else (a - b) * post
+        return torch.cat([y.mT.to(x.dtype), x[..., n:]], -1)
+    out = torch.empty_like(x)
+    out[..., n:] = x[..., n:]
+    if post is None:
+        torch.sub(a, b, out=out[..., :n].mT)
+    else:
+        torch.mul(a.sub_(b), post, out=out[..., :n].mT)
+    return out
 
 
 def causal_convolution(x, kernel):
@@ -167,42 +207,41 @@ def convolve(x, kernel):
 
 class WaveletCache:
     """
-    What the wavelet keeps between decoding calls: the inputs of the averaged coordinates at the
-    last `span` positions, position p in row p % span of a ring (zeros where no token was), and the
-    kernel, so that a new token is one dot product per coordinate. Its shapes never change and a
-    step writes in place, so a decoding step can be compiled once or captured as a CUDA graph.
+    What the wavelet keeps between decoding calls: the inputs of the averaged coordinates at the last
+    `span` positions, position p in slot p % span of a ring (n, span, B) (zeros where no token was).
+    A new token is then one dot product per coordinate between the ring and the kernel turned to the
+    ring's order: the Cache turns every layer's kernel at once, a step (Cache.turn), so that a layer
+    costs three calls (write the ring, one batched matmul, write the output). Its shapes never change
+    and a step writes in place, so a decoding step can be compiled once or captured as a CUDA graph.
     """
 
-    def __init__(self, span):
-        self.span, self.inputs, self.kernel = span, None, None
+    def __init__(self, cache, layer, span):
+        self.cache, self.layer, self.span, self.inputs = cache, layer, span, None
 
     def fill(self, xm, kernel):
-        """After a whole sequence xm (B, T, n) from position 0: keep its last span inputs."""
+        """After a whole sequence xm (B, T, n) from position 0: keep its last span inputs, and the kernel."""
         B, T, n = xm.shape
-        if self.inputs is None or self.inputs.shape[0] != B:
-            self.inputs = torch.zeros(B, self.span, n, device=xm.device)  # float32, whatever xm is
-            self.kernel = kernel.detach().contiguous().clone()
-            self.lags, self.batch = torch.arange(self.span, device=xm.device), torch.arange(B, device=xm.device)
+        if self.inputs is None or self.inputs.shape[2] != B:
+            self.inputs = torch.zeros(n, self.span, B, device=xm.device)  # float32, whatever xm is
         else:  # in place: a captured decoding step keeps reading these tensors
             self.inputs.zero_()
-            self.kernel.copy_(kernel)
         keep = min(T, self.span)
-        self.inputs.index_copy_(1, torch.arange(T - keep, T, device=xm.device) % self.span, xm[:, T - keep:])
+        slots = torch.arange(T - keep, T, device=xm.device) % self.span
+        self.inputs.index_copy_(1, slots, xm[:, T - keep:].permute(2, 1, 0).float())
+        self.cache.keep_kernel(self.layer, kernel)
 
-    def step(self, xm, pos):
-        """The kernel's weighted sum at position pos (0-d, or one per row), xm (B, 1, n) the input there.
-        Ring row r holds position pos - lag with lag = (pos - r) % span, so it is weighted by kernel[lag]."""
-        B, _, n = xm.shape
-        if pos.dim() == 0:  # every row at one position: the cheaper write
-            self.inputs.index_copy_(1, (pos % self.span).view(1), xm.float())
-        else:
-            self.inputs[self.batch, pos % self.span] = xm[:, 0].float()
-        lag = (pos.view(-1, 1) - self.lags) % self.span  # (1 or B, span)
-        weights = self.kernel.index_select(0, lag.flatten()).view(-1, self.span, n)
-        return (self.inputs * weights).sum(1, keepdim=True)
+    def step(self, xm):
+        """The kernel's weighted sum (B, 1, n) for the new token, xm (B, 1, n), at the Cache's slot."""
+        slot, weights = self.cache.slot, self.cache.weights[self.layer]
+        with torch.autocast(xm.device.type, enabled=False):  # float32 sums, as in the forward
+            if slot.dim() == 0:  # every row at one position: weights (n, 1, span)
+                self.inputs.index_copy_(1, slot.view(1), xm.permute(2, 1, 0).float())
+                return torch.bmm(weights, self.inputs).permute(2, 1, 0)
+            self.inputs[:, slot, self.cache.rows] = xm[:, 0].t().float()  # a position per row: (n, B, span)
+            return (weights * self.inputs.transpose(1, 2)).sum(-1).t()[:, None]
 
     def restart(self, rows):
-        self.inputs[rows] = 0
+        self.inputs[:, :, rows] = 0
 
     def tensors(self):
         return [self.inputs]
@@ -244,14 +283,12 @@ class Wavelet(nn.Module):
         self.span = config.block_size if self.mode == 'ema' else max(windows)
         # buffers, not parameters, and not saved: 'haar' and 'none' share one state_dict
         window = torch.tensor(windows)
-        t = torch.arange(config.block_size)[:, None]
-        self.register_buffer('start', (t + 1 - window).clamp(min=0), persistent=False)  # see MovingAverage
-        self.register_buffer('ahead', t + window, persistent=False)
-        count = torch.minimum(t + 1, window) if self.valid else window.expand(config.block_size, -1)
-        self.register_buffer('count', count.float(), persistent=False)
+        self.register_buffer('window', window, persistent=False)
+        for name, value in zip(('start', 'last', 'pre', 'post'), self.haar_indices(config.block_size)):
+            self.register_buffer(name, value, persistent=False)  # MovingAverage's, for block_size positions
         lag = torch.arange(self.span)[:, None]
         self.register_buffer('fixed_kernel', (lag < window) / window, persistent=False)  # haar: the boxes
-        box_scale = window / torch.minimum(lag + 1, window) if self.valid else torch.ones(self.span, self.n_mod)
+        box_scale = window / torch.minimum(lag + 1, window) if self.valid else None
         if self.mode == 'learnable':
             # A causal kernel per coordinate, initialised to the box 1/k, so that at step 0 this is
             # exactly 'haar'. With a cap of c taps, each tap weighs k/c consecutive tokens
@@ -259,63 +296,66 @@ class Wavelet(nn.Module):
             self.taps = [min(k, config.wavelet_max_kernel or k) for _, _, k in self.groups]
             self.kernels = nn.ParameterList(
                 nn.Parameter(torch.full((b - a, c), 1.0 / k)) for (a, b, k), c in zip(self.groups, self.taps))
-            # kernel() lays the taps out as (span, n_mod): coordinate by coordinate, its first k lags,
-            # tap j of a capped kernel repeated k/c times
-            self.register_buffer('in_window', (lag < window).t().contiguous(), persistent=False)
+            # kernel() is one gather from the taps, all kernels' flattened one after the other and a zero
+            # last: entry [lag, i] reads coordinate i's tap lag // (k/c) for lag < k, the zero after
             first = [0] + list(itertools.accumulate((b - a) * c for (a, b, _), c in zip(self.groups, self.taps)))
-            stretch = [first[g] + (i - a) * c + j // (k // c) for g, ((a, b, k), c) in enumerate(zip(self.groups, self.taps))
-                       for i in range(a, b) for j in range(k)]
-            self.register_buffer('stretch', torch.tensor(stretch), persistent=False)
+            zero = first[-1]
+            layout = [first[g] + (i - a) * c + lag // (k // c) if lag < k else zero for lag in range(self.span)
+                      for g, ((a, b, k), c) in enumerate(zip(self.groups, self.taps)) for i in range(a, b)]
+            self.register_buffer('layout', torch.tensor(layout).view(self.span, self.n_mod), persistent=False)
+            self.register_buffer('zero', torch.zeros(1), persistent=False)
         elif self.mode == 'ema':
             # weights alpha * (1 - alpha)^lag with alpha = 2 / (k + 1): an EMA whose span is k
             alpha = 2.0 / (window + 1.0)
             self.fixed_kernel = alpha * (1.0 - alpha) ** lag
-            box_scale = 1.0 / self.fixed_kernel.cumsum(0) if self.valid else torch.ones_like(self.fixed_kernel)
+            box_scale = 1.0 / self.fixed_kernel.cumsum(0) if self.valid else None
         # 'valid' padding as a factor per position: kernel sum * scale[t] divides by the tokens that
-        # exist (the same from position span - 1 on); all ones for 'zero' padding
-        self.register_buffer('scale', box_scale.contiguous(), persistent=False)
+        # exist (the same from position span - 1 on); 'zero' padding has none
+        self.register_buffer('scale', box_scale.contiguous() if self.valid else None, persistent=False)
 
     def forward(self, x, pos=None, cache=None):
         """x: (B, T, C). pos None: a whole sequence from position 0, which also fills the cache if one
         is given. Otherwise one new token (T = 1) at position pos, a tensor (0-d, or (B,): a position per
         row), from the cache. The same holds for every module's forward below."""
-        if pos is None:
-            xm = x[..., :self.n_mod].float()
-            y = self.average(xm)
-            if cache is not None:
-                cache.fill(xm, self.kernel())
-        else:  # one float32 dot product per coordinate
-            y = cache.step(x[..., :self.n_mod], pos)
+        n = self.n_mod
+        if pos is not None:  # decoding, without autograd: the block's own sum x is overwritten in place
+            y = cache.step(x[..., :n])
             if self.valid:
                 y = y * self.scale.index_select(0, pos.clamp(max=self.span - 1).view(-1))[:, None]
-        return torch.cat([y.to(x.dtype), x[..., self.n_mod:]], dim=-1)
-
-    def average(self, xm):
-        """The averages of a whole sequence xm (B, T, n_mod) float32 from position 0."""
-        T = xm.size(1)
+            x[..., :n] = y
+            return x
+        if cache is not None:
+            cache.fill(x[..., :n], self.kernel())
         if self.mode == 'haar':
-            # float32 even under autocast: prefix sums of bf16 values lose their low bits
-            with torch.autocast(device_type=xm.device.type, enabled=False):
-                return MovingAverage.apply(xm, *self.indices(T))
-        scale = self.scale[torch.arange(T, device=xm.device).clamp(max=self.span - 1)]
-        return convolve(xm, self.kernel()) * scale
+            return MovingAverage.apply(x, *self.indices(x.size(1)))
+        y = convolve(x[..., :n].float(), self.kernel())
+        if self.valid:
+            y = y * self.scale[torch.arange(x.size(1), device=x.device).clamp(max=self.span - 1)]
+        return torch.cat([y.to(x.dtype), x[..., n:]], dim=-1)
+
+    def haar_indices(self, T, window=None):
+        """MovingAverage's start, last, pre and post for T positions (see there)."""
+        window = torch.tensor([k for a, b, k in self.groups for _ in range(a, b)]) if window is None else window
+        t = torch.arange(T, device=window.device)
+        k = window[:, None]
+        count = torch.minimum(t + 1, k) if self.valid else None
+        return ((t + 1 - k).clamp(min=0), (t + k - 1).clamp(max=T - 1),
+                None if self.valid else 1.0 / k.float(), 1.0 / count.float() if self.valid else None)
 
     def indices(self, T):
-        """start, ahead and count of MovingAverage for T positions: precomputed up to block_size."""
-        if T <= self.start.size(0):
-            return self.start[:T], self.ahead[:T], self.count[:T]
-        t = torch.arange(T, device=self.start.device)[:, None]
-        window = self.ahead[0]
-        count = torch.minimum(t + 1, window) if self.valid else window.expand(T, -1)
-        return (t + 1 - window).clamp(min=0), t + window, count.float()
+        """haar_indices for T positions: the precomputed ones when T is block_size, as in training."""
+        if T == self.start.size(1):
+            return self.start, self.last, self.pre, self.post
+        if T < self.start.size(1) and not self.valid:  # only `last` depends on T
+            return self.start[:, :T], self.last[:, :T].clamp(max=T - 1), self.pre, None
+        return self.haar_indices(T, self.window)
 
     def kernel(self):
         """Every coordinate's weights as one (span, n_mod) tensor: row lag holds the weight of the
         token lag steps back (row 0: the current token)."""
         if self.mode != 'learnable':
             return self.fixed_kernel
-        taps = torch.cat([w.flatten() for w in self.kernels])[self.stretch]
-        return torch.zeros_like(self.in_window, dtype=taps.dtype).masked_scatter(self.in_window, taps).t()
+        return torch.cat([w.flatten() for w in self.kernels] + [self.zero])[self.layout]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -526,8 +566,9 @@ class Block(nn.Module):
             x = self.wavelet(x, pos, cache and cache.wavelet)
         return x
 
-    def new_cache(self):
-        return LayerCache(self.attn.new_cache(), WaveletCache(self.wavelet.span) if self.wavelet else None)
+    def new_cache(self, cache, layer):
+        """This block's part of the Cache `cache`; layer: its index among the blocks with a wavelet."""
+        return LayerCache(self.attn.new_cache(), WaveletCache(cache, layer, self.wavelet.span) if self.wavelet else None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -639,20 +680,59 @@ class FourierHead(nn.Module):
 
 class Cache:
     """What decoding keeps between calls (see generate.py): each block's state (a LayerCache), and pos,
-    the position of the next token, as a tensor on the model's device: 0-d, or after restart() one per
-    row. GPT.forward fills it with a context, then each GPT.decode adds one token, in place."""
+    the position of the next token of each row (B,), on the model's device. GPT.forward fills it with
+    a context, then each GPT.decode adds one token, in place: no tensor of a Cache is ever replaced,
+    so a decoding step captured as a CUDA graph stays valid. For the wavelet layers it also keeps
+    every kernel (L, n, span) and, each step, turns them to the rings' order at once (turn)."""
 
     def __init__(self, model):
-        self.pos, self.batch = None, 0
-        self.layers = [block.new_cache() for block in model.transformer.h]
+        self.pos, self.together = None, True  # together: every row at one position (the cheaper step)
+        self.kernels = None
+        spans = [block.wavelet.span for block in model.transformer.h if block.wavelet is not None]
+        self.span = spans[0] if spans else 0
+        layer = itertools.count()
+        self.layers = [block.new_cache(self, next(layer) if block.wavelet is not None else None)
+                       for block in model.transformer.h]
+        self.n_wavelets = len(spans)
+
+    def filled(self, B, T, device):
+        """After a forward of (B, T) tokens from position 0: every row's next token is at T."""
+        if self.pos is None or self.pos.size(0) != B:
+            self.pos, self.rows = torch.empty(B, dtype=torch.long, device=device), torch.arange(B, device=device)
+            self.slots = torch.empty(B, dtype=torch.long, device=device)
+            self.lags = torch.arange(self.span, device=device)
+        self.pos.fill_(T)
+        self.together = True
+
+    def keep_kernel(self, layer, kernel):
+        """Wavelet layer `layer`'s kernel (span, n), kept as (n, span) in float32 for decoding."""
+        if self.kernels is None or self.kernels.device != kernel.device or self.kernels.size(1) != kernel.size(1):
+            self.kernels = torch.zeros(self.n_wavelets, kernel.size(1), self.span, device=kernel.device)
+            self.turned = torch.zeros_like(self.kernels)
+        self.kernels[layer] = kernel.detach().t()
+
+    def turn(self, pos):
+        """Before a decoding step at pos (0-d, or one per row): the ring slot pos % span of the new token,
+        and each wavelet kernel in the rings' order, entry r weighing slot r, the input (pos - r) % span
+        steps back. One gather for all layers: three calls a step, not three a layer."""
+        if self.kernels is None:
+            return
+        self.slot = self.slots[0] if pos.dim() == 0 else self.slots
+        torch.remainder(pos, self.span, out=self.slot)
+        lag = (self.slot[..., None] - self.lags) % self.span
+        if pos.dim() == 0:
+            torch.index_select(self.kernels, 2, lag, out=self.turned)
+            self.weights = self.turned[:, :, None]  # (L, n, 1, span)
+        else:
+            self.weights = self.kernels[:, :, lag]  # (L, n, B, span)
 
     def restart(self, rows):
         """The rows `rows` (a bool mask, or indices) start afresh: their next token is at position 0, and
         no state of theirs is kept (keys past a row's position are masked; wavelet inputs and linear
-        attention states are cleared). For streams that each go their own way (Equal-Info's coder)."""
-        if self.pos.dim() == 0:
-            self.pos = self.pos.expand(self.batch).clone()
+        attention states are cleared). For streams that each go their own way. In place: from here on
+        decoding takes a position per row."""
         self.pos[rows] = 0
+        self.together = False
         for layer in self.layers:
             for part in (layer.attn, layer.wavelet):
                 if part is not None and hasattr(part, 'restart'):
@@ -660,7 +740,9 @@ class Cache:
 
     def tensors(self):
         """Every tensor a decoding step writes (to put them back after a trial run)."""
-        return [self.pos] + [t for layer in self.layers for part in layer if part is not None for t in part.tensors()]
+        wavelet = [self.slots, self.kernels, self.turned] if self.kernels is not None else []
+        return [self.pos] + wavelet + [t for layer in self.layers for part in layer if part is not None
+                                       for t in part.tensors()]
 
 
 class GPT(nn.Module):
@@ -725,6 +807,13 @@ class GPT(nn.Module):
             out['decays'] = [round(g, 6) for g in decay_rates(self.config.n_head).tolist()]
         return out
 
+    def autocast_linears(self):
+        """The Linear layers that run under autocast (every matmul but linear attention's phi and the Fourier
+        head's, which run in float32): what a decoder whose weights are cast once casts (generate.py)."""
+        parts = [m for block in self.transformer.h for m in (block.attn.c_attn, block.attn.c_proj,
+                                                             block.mlp.c_fc, block.mlp.c_proj)]
+        return parts + ([self.lm_head] if isinstance(self.lm_head, nn.Linear) else [])
+
     def converted_tensors(self):
         """What a softmax checkpoint lacks when converted to linear attention: the feature maps phi."""
         return {name for name, _ in self.named_parameters() if '.attn.phi.' in name}
@@ -744,9 +833,7 @@ class GPT(nn.Module):
         for i, block in enumerate(self.transformer.h):
             x = block(x, None, cache.layers[i] if cache is not None else None)
         if cache is not None:
-            if cache.pos is None or cache.batch != B:
-                cache.pos, cache.batch = torch.tensor(T, device=idx.device), B
-            cache.pos.fill_(T)
+            cache.filled(B, T, idx.device)
         x = self.transformer.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None  # only the last position is needed to sample
@@ -762,14 +849,15 @@ class GPT(nn.Module):
         cache.restart) after a forward that filled the cache: its logits (B, 1, V). Every shape is the same at every position and the cache is written in place,
         so this step can be compiled once and captured as a CUDA graph (generate.py). The caller keeps
         cache.pos below context_limit."""
-        pos = cache.pos
+        pos = cache.pos[0] if cache.together else cache.pos  # a 0-d view: the cheaper writes
+        cache.turn(pos)
         x = self.transformer.wte(idx)
         if 'wpe' in self.transformer:
             x = x + self.transformer.wpe(pos.view(-1))[:, None]
         x = self.transformer.drop(x)
         for block, layer in zip(self.transformer.h, cache.layers):
             x = block(x, pos, layer)
-        pos += 1
+        cache.pos += 1
         return self.lm_head(self.transformer.ln_f(x))
 
     def new_cache(self):
