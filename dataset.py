@@ -15,6 +15,7 @@ A dataset is written whole or not at all, and only where nothing is yet or over 
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,11 +151,23 @@ def restore_set_aside(data_dir):
               f"rebuild that was interrupted", file=sys.stderr)
 
 
+def rebuild_command(command, data_dir):
+    """The command in a meta.json's 'prepare', made to write where the dataset is now: a dataset copied or moved
+    elsewhere names the folder it was built in (--out, or the script's default, data/<script>)."""
+    script = re.match(r"python prepare/(\w+)\.py", command)
+    out = re.search(r" --out (.+?)(?= --\w|$)", command)
+    built_in = out.group(1) if out else script and f"data/{script.group(1)}"
+    if not built_in or os.path.normpath(built_in) == os.path.normpath(data_dir):
+        return command
+    return command[:out.start()] + f" --out {data_dir}" + command[out.end():] if out else f"{command} --out {data_dir}"
+
+
 def rebuild_hint(data_dir):
-    """How to (re)build a dataset: the command in its meta.json, else the script of the same name."""
+    """How to (re)build a dataset: the command in its meta.json (to write where it is now), else the script of the
+    same name."""
     try:
         with open(os.path.join(data_dir, "meta.json")) as f:
-            return f"rebuild it with: {json.load(f)['prepare']}"
+            return f"rebuild it with: {rebuild_command(json.load(f)['prepare'], data_dir)}"
     except (OSError, ValueError, KeyError, TypeError):
         pass
     name = os.path.basename(os.path.normpath(data_dir))
@@ -203,6 +216,8 @@ def read_meta(data_dir):
     problem = meta_problem(meta)
     if problem:
         raise DatasetError(f"{path}: {problem}; {fix}")
+    if isinstance(meta.get("prepare"), str):  # what a message advises (Equal-Info's too) rebuilds it here
+        meta["prepare"] = rebuild_command(meta["prepare"], data_dir)
     dtype, tokens = meta["dtype"], meta["tokens"]
     itemsize = np.dtype(DTYPES[dtype]).itemsize
     for split in list(tokens):

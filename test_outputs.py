@@ -267,7 +267,11 @@ def test_equal_info_datasets_damaged_regrouped_or_without_their_m1(owned, run_sc
               'rebuild it with: python prepare/equal_info.py'),
              (['decode.py', '--data=data/ei'], 'is not the M1 these tokens were made with'),
              (['decode.py', '--data=data/ei_moved'], 'is not at'),
-             (['sample.py', '--out_dir=out/ei'] + LONG, 'is not the M1 these tokens were made with')]
+             (['sample.py', '--out_dir=out/ei'] + LONG, 'is not the M1 these tokens were made with'),
+             (['decode.py', '--data=data/ei_copy'], 'rebuild it with: python prepare/equal_info.py --input in.txt '
+                                                    '--m1 m1.pt --out data/ei_copy')]  # where it is now, not was built
+    if not (owned / 'data' / 'ei_copy').exists():
+        shutil.copytree(owned / 'data' / 'ei_edited', owned / 'data' / 'ei_copy')
     assert_refused(run_scripts, owned, cases)
 
 
