@@ -3,6 +3,7 @@ import json
 import math
 import os
 import signal
+import hashlib
 import subprocess
 import sys
 import time
@@ -12,14 +13,17 @@ import torch
 
 from errors import ConfigError
 from settings import TRAIN, parse_config, parse_variant
+import compare
 from compare import load_runs, main, paired_differences, summarize, train_seconds
 
 
-def write_log(results, variant, seed, curve, step_ms=10.0, params=1000):
-    d, curve = os.path.join(results, 'runs', variant, f'seed{seed}'), list(curve)
+def write_log(results, variant, seed, curve, step_ms=10.0, params=1000, max_iters=None, folder=None, **config):
+    """A run's log.jsonl as train.py writes it, in results/runs/<variant>/seed<seed>/ (or in folder)."""
+    d, curve = folder or os.path.join(results, 'runs', variant, f'seed{seed}'), list(curve)
     os.makedirs(d)
     with open(os.path.join(d, 'log.jsonl'), 'w') as f:
-        config = {'dataset': 'x', 'n_layer': 1, 'n_embd': 8, 'block_size': 8, 'batch_size': 2, 'max_iters': curve[-1][0]}
+        config = {'dataset': 'x', 'n_layer': 1, 'n_embd': 8, 'block_size': 8, 'batch_size': 2, 'seed': seed,
+                  'max_iters': max_iters or curve[-1][0], **config}
         f.write(json.dumps({'config': config, 'params': params}) + '\n')
         for it, loss in curve:
             f.write(json.dumps({'iter': it, 'val_loss': loss, 'train_loss': loss, 'step_ms': step_ms if it else None}) + '\n')
@@ -74,6 +78,7 @@ def test_variant_syntax():
 
 
 def test_compare_end_to_end(tmp_path, monkeypatch, text_dataset):
+    pytest.importorskip('matplotlib')
     text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
     args = ['--dataset=tiny', '--variants=none,haar', '--seeds=1,2', '--results=res', '--n_layer=1', '--n_head=2',
@@ -86,7 +91,9 @@ def test_compare_end_to_end(tmp_path, monkeypatch, text_dataset):
     mtime = os.path.getmtime('res/runs/haar/seed2/log.jsonl')
     main(args)  # complete runs are not trained again
     assert os.path.getmtime('res/runs/haar/seed2/log.jsonl') == mtime
-    main(['--replot=True', '--results=res'])
+    os.remove('res/summary.md')
+    main(['--replot=True', '--results=res'])  # the table again from the logs alone, in the runs' own order
+    assert open('res/summary.md').read() == md
 
 
 def test_report_without_matplotlib(tmp_path, monkeypatch, capsys):
@@ -164,11 +171,13 @@ def test_a_failing_run_is_named_with_its_log_and_the_others_stop(tmp_path, run_s
     assert r.returncode == 1 and time.time() - started < 200, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert 'the run boom seed 1 failed' in last and 'res/runs/boom/seed1/train.out' in last, last
+    assert 'diverged' in last and 'once the cause is fixed' in last, last  # its own words, and no false promise
     assert 'diverged' in (tmp_path / 'res/runs/boom/seed1/train.out').read_text()
     assert torch.load(tmp_path / 'res/runs/none/seed1/ckpt.pt', weights_only=True)['iter_num'] > 0  # stopped, saved
 
 
 def test_runs_of_your_own_get_a_table_and_curves(tmp_path, run_script, text_dataset):
+    pytest.importorskip('matplotlib')
     text_dataset(tmp_path)
     tiny = JOBS_ARGS[3:]
     for name, wavelet in (('a', 'none'), ('b', 'haar')):
@@ -178,5 +187,231 @@ def test_runs_of_your_own_get_a_table_and_curves(tmp_path, run_script, text_data
     assert r.returncode == 0, r.stderr
     md = (tmp_path / 'plots' / 'summary.md').read_text()
     assert 'Baseline `a`' in md and '| b |' in md and (tmp_path / 'plots' / 'curves.png').stat().st_size > 1000
+    assert 'baseline: out/a (the first of --runs)' in r.stdout and 'note:' not in r.stderr
     r = run_script(['compare.py', '--runs=out/a,out/b', '--results=plots', '--variants=none'], tmp_path)
     assert r.returncode == 1 and 'do not apply' in r.stderr
+    # the wavelet run first (the README's old order): said, so that nobody reads the table the wrong way round
+    r = run_script(['compare.py', '--runs=out/b,out/a', '--results=swapped'], tmp_path)
+    assert r.returncode == 0 and 'the baseline b has wavelet=haar and a has none' in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- what the user gives, refused before any work
+
+def digest(folder):
+    """{path: sha256} of every file under folder: the user's files, to see that nothing changed."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), 'rb') as f:
+                out[os.path.join(root, name)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def refused(result, words):
+    """A command's (exit code, stdout, stderr): exit 1, one line naming the problem, no traceback."""
+    code, out, err = result
+    assert code == 1 and 'Traceback' not in err and err.strip().startswith('error: '), err
+    assert len(err.strip().splitlines()) == 1 and words in err, err
+    return err
+
+
+def comparison(results, seeds=(1, 2)):
+    """A finished comparison of none and haar: its run logs only."""
+    for seed in seeds:
+        write_log(results, 'none', seed, [(0, 3.0), (10, 2.0)])
+        write_log(results, 'haar', seed, [(0, 3.0), (10, 1.8)])
+
+
+def test_files_of_yours_named_like_the_summary_are_never_replaced(tmp_path, run_scripts):
+    """summary.md, summary.json and curves.png are replaced only when compare.py wrote them."""
+    w = tmp_path / 'w'  # run_scripts writes beside it
+    for name, text in (('summary.md', '# my notes\n'), ('summary.json', '{"mine": 1}'), ('curves.png', 'my plot')):
+        comparison(str(w / name))
+        (w / name / name).write_text(text)
+    before = digest(w)
+    results = run_scripts([['compare.py', '--replot=True', f'--results={name}', '--variants=none,haar']
+                           for name in ('summary.md', 'summary.json', 'curves.png')], w)
+    for name, r in zip(('summary.md', 'summary.json', 'curves.png'), results):
+        refused(r, f'{name}/{name} is not one that compare.py wrote')
+    assert digest(w) == before
+    # its own files are replaced: the table, the numbers and (with matplotlib) a plot it marked
+    comparison(str(w / 'ours'))
+    for r in run_scripts([['compare.py', '--replot=True', '--results=ours', '--variants=none,haar']] * 2, w):
+        assert r[0] == 0, r[2]
+    # and with --runs, into a folder that holds a summary.json of the user's
+    write_log('', 'a', 1, [(0, 3.0), (10, 2.0)], folder=str(w / 'out' / 'a'))
+    write_log('', 'b', 1, [(0, 3.0), (10, 1.9)], folder=str(w / 'out' / 'b'))
+    (w / 'plots').mkdir()
+    (w / 'plots' / 'summary.json').write_text('{"a": {"final": 1}}')
+    before = digest(w / 'plots')
+    refused(run_scripts([['compare.py', '--runs=out/a,out/b', '--results=plots']], w)[0],
+            'plots/summary.json is not one that compare.py wrote')
+    assert digest(w / 'plots') == before
+
+
+def test_runs_that_cannot_be_compared_are_refused_and_partial_ones_said(tmp_path, run_scripts):
+    """The same run twice, runs of two datasets: refused; runs with no seed in common, or not finished: said."""
+    def run(name, seed=1, dataset='x', curve=((0, 3.0), (10, 2.0)), **kw):
+        write_log('', name, seed, curve, folder=str(tmp_path / 'out' / name), dataset=dataset, **kw)
+    run('a')
+    run('other', dataset='y')
+    run('b', seed=2, curve=((0, 3.0), (10, 1.9)))
+    run('stopped', curve=((0, 3.0), (10, 2.5)), max_iters=30)
+    run('live', curve=((0, 3.0), (10, 2.4)), max_iters=30)
+    (tmp_path / 'out' / 'live' / 'train.lock').write_text(f"the run with pid {os.getpid()} (train.py)")
+    r = run_scripts([['compare.py', '--runs=out/a,out/a', '--results=new'],
+                     ['compare.py', '--runs=out/a,out/a/', '--results=new'],
+                     ['compare.py', '--runs=out/a,out/other', '--results=new'],
+                     ['compare.py', '--runs=out/a,out/b,out/stopped,out/live', '--results=plots']], tmp_path)
+    refused(r[0], 'out/a and out/a are the same run')
+    refused(r[1], 'out/a and out/a/ are the same run')
+    refused(r[2], 'trained on data/y')
+    assert not (tmp_path / 'new').exists()  # a refused comparison leaves no folder behind
+    assert r[3][0] == 0, r[3][2]
+    md = (tmp_path / 'plots' / 'summary.md').read_text()
+    assert 'nan' not in md and '| b | 1,000 | 1 | 10 | 1.9000 ± 0.0000 | 2.7411 | 10 (1.00; 1.00) | 1.00 | no seed in common |' in md
+    assert 'Incomplete: 2 of 4 runs missing or not finished' in md and 'stopped: stopped at step 10 of 30' in md
+    assert 'live: still training (step 10 of 30 so far)' in md and '| live | 1,000 | 1 | 10 of 30 |' in md
+    s = json.loads((tmp_path / 'plots' / 'summary.json').read_text())
+    assert s['b']['gap'] is None and s['b']['complete'] and not s['live']['complete']
+
+
+def test_a_stopped_comparison_says_what_is_missing(tmp_path, monkeypatch, capsys):
+    """--replot of a comparison stopped part-way: the table and the plot name the runs missing or stopped."""
+    r = str(tmp_path)
+    write_log(r, 'none', 1, [(0, 3.0), (50, 2.2), (100, 2.0)])
+    write_log(r, 'none', 2, [(0, 3.0), (50, 2.3), (100, 2.1)])
+    write_log(r, 'haar', 1, [(0, 3.0), (50, 2.0)], max_iters=100)
+    (tmp_path / 'plan.json').write_text(json.dumps({'variants': ['none', 'haar', 'learnable'], 'seeds': [1, 2]}))
+    drawn = {}
+    monkeypatch.setattr(compare, 'plot', lambda runs, path, title, notes=None: drawn.update(title=title, notes=notes))
+    main(['--replot=True', f'--results={r}'])
+    md = (tmp_path / 'summary.md').read_text()
+    assert '**Incomplete: 4 of 6 runs missing or not finished** (haar seed 2: no log yet; haar seed 1: stopped at ' \
+           'step 50 of 100; learnable seeds 1, 2: no log yet)' in md
+    assert '| haar | 1,000 | 1 of 2 | 50 of 100 |' in md and '| none | 1,000 | 2 | 100 |' in md
+    assert drawn['title'].startswith('INCOMPLETE (4 of 6 runs missing or not finished)')
+    assert drawn['notes'] == {'haar': '1 missing, stopped at step 50 of 100', 'learnable': '2 missing'}
+    assert not json.loads((tmp_path / 'summary.json').read_text())['haar']['complete']
+
+
+def test_the_curves_show_the_start_and_a_conversion_jump(tmp_path, monkeypatch):
+    """The upper panels hold every point of every curve (the first evaluation, a converted run's jump)."""
+    pytest.importorskip('matplotlib')
+    from matplotlib.figure import Figure
+    r = str(tmp_path)
+    write_log(r, 'softmax', 1, [(0, 5.0), (10, 2.5), (20, 2.0)])
+    write_log(r, 'converted', 1, [(0, 6.0), (5, 2.2), (10, 1.9)])  # the jump on conversion, above the start
+    limits, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, 'savefig', lambda fig, *a, **k: limits.append([ax.get_ylim() for ax in fig.axes])
+                        or save(fig, *a, **k))
+    main(['--replot=True', f'--results={r}', '--variants=softmax,converted'])
+    top_step, top_time, close_step, _ = limits[0]
+    bits = 1 / math.log(2)
+    assert top_step[0] <= 1.9 * bits and top_step[1] >= 6.0 * bits and top_time[1] >= 6.0 * bits
+    assert close_step[1] < 5.0 * bits  # the closer view starts below the first evaluation
+    with open(os.path.join(r, 'curves.png'), 'rb') as f:
+        assert b'compare.py (WaveletGPT)' in f.read(4096)  # its mark: a later run may replace it
+
+
+def test_a_torn_or_damaged_log_is_named_by_its_line(tmp_path, run_scripts):
+    """A torn last line (a full disk) is left out; a damaged line is named by its number, and a run with a
+    checkpoint is not told to train again from scratch."""
+    comparison(str(tmp_path / 'torn'))
+    with open(tmp_path / 'torn/runs/haar/seed2/log.jsonl', 'a') as f:
+        f.write('{"iter": 20, "val_lo')
+    comparison(str(tmp_path / 'bad'))
+    log = tmp_path / 'bad/runs/haar/seed2/log.jsonl'
+    lines = log.read_text().splitlines(True)
+    log.write_text(lines[0] + lines[1][:-5] + '\n' + lines[2])
+    (tmp_path / 'bad/runs/haar/seed2/ckpt.pt').write_bytes(b'a checkpoint')
+    before = digest(tmp_path / 'bad')
+    torn, bad = run_scripts([['compare.py', '--replot=True', '--results=torn', '--variants=none,haar'],
+                             ['compare.py', '--replot=True', '--results=bad', '--variants=none,haar']], tmp_path)
+    assert torn[0] == 0 and 'ends in a torn line 4 (a write cut short): left out' in torn[2], torn[2]
+    err = refused(bad, 'bad/runs/haar/seed2/log.jsonl is damaged at line 2')
+    assert "ckpt.pt is kept" in err and 'run the same command' not in err
+    assert digest(tmp_path / 'bad') == before
+
+
+def test_a_read_only_place_for_the_results_is_refused_before_any_work(tmp_path, monkeypatch, run_scripts):
+    (tmp_path / 'ro').mkdir()
+    write_log('', 'a', 1, [(0, 3.0), (10, 2.0)], folder=str(tmp_path / 'out' / 'a'))
+    monkeypatch.chdir(tmp_path)
+    real = os.access
+    monkeypatch.setattr(os, 'access', lambda p, mode: real(p, mode) and not str(p).endswith('ro'))
+    for args in (['--runs=out/a'], ['--variants=none', '--dataset=nosuch']):  # before the dataset is looked for
+        with pytest.raises(ConfigError, match='the folder .*ro is not writable; give another --results'):
+            main(args + ['--results=ro/new'])
+    assert os.listdir('ro') == []
+    if os.geteuid() != 0:  # root writes into a read-only folder
+        os.chmod('ro', 0o555)
+        refused(run_scripts([['compare.py', '--runs=out/a', '--results=ro/new']], tmp_path)[0], 'is not writable')
+
+
+def test_every_seed_is_checked_before_the_first_run(tmp_path, run_scripts, text_dataset):
+    text_dataset(tmp_path)
+    r = run_scripts([['compare.py', '--results=res'] + JOBS_ARGS + ['--seeds=1,18446744073709551616'],
+                     ['compare.py', '--results=res'] + JOBS_ARGS + ['--variants=none,other:dataset=tiny2']], tmp_path)
+    refused(r[0], 'seed=18446744073709551616')
+    refused(r[1], "variant 'other:dataset=tiny2' trains on data/tiny2, the baseline on data/tiny")
+    assert not (tmp_path / 'res').exists()
+
+
+def test_the_help_examples_read_as_typed(run_scripts, tmp_path):
+    code, out, _ = run_scripts([['compare.py', '--help']], tmp_path)[0]
+    assert code == 0 and '--seeds=1,2,3 \\\n        --results=results/text8' in out
+    assert '(`linear:attention=linear+position=rope`)' in out
+
+
+def alive(pid):
+    """Whether the process pid runs (a zombie, ended but not yet collected, does not)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
+@pytest.mark.parametrize('how', ['SIGKILL', 'SIGHUP'])
+def test_the_runs_die_with_the_comparison_however_it_dies(tmp_path, repo, text_dataset, how):
+    """kill -9 or a closed terminal: each train.py saves and stops; none trains on alone."""
+    text_dataset(tmp_path)
+    env = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS='1')
+    slow = [{'--max_iters=6': '--max_iters=100000', '--seeds=1,2': '--seeds=1'}.get(a, a) for a in JOBS_ARGS] + \
+        ['--eval_interval=100000']
+    p = subprocess.Popen([sys.executable, os.path.join(repo, 'compare.py'), '--results=res', '--jobs=2'] + slow,
+                         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    locks = [tmp_path / 'res' / 'runs' / v / 'seed1' / 'train.lock' for v in ('none', 'haar')]
+    logs = [lock.with_name('log.jsonl') for lock in locks]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(log.exists() and log.stat().st_size for log in logs):
+        time.sleep(0.2)
+    pids = [int(lock.read_text().split('pid ')[1].split()[0]) for lock in locks]
+    assert all(map(alive, pids))
+    p.send_signal(getattr(signal, how))
+    p.wait(timeout=60)
+    deadline = time.time() + 60
+    while time.time() < deadline and any(map(alive, pids)):
+        time.sleep(0.2)
+    assert not any(map(alive, pids))
+    for v in ('none', 'haar'):  # each stopped as on SIGTERM: saved first
+        assert (tmp_path / 'res' / 'runs' / v / 'seed1' / 'ckpt.pt').exists()
+
+
+def test_without_pdeathsig_a_watcher_ends_the_child(tmp_path, repo):
+    """Where PR_SET_PDEATHSIG is missing (not Linux), a watcher process ends the run when compare.py is gone."""
+    code = ("import sys, time, compare; compare._prctl = None; "
+            "p = compare.start_child([sys.executable, '-c', 'import time; time.sleep(120)']); "
+            "print(p.pid, p.watcher.pid, flush=True); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, '-c', code], cwd=repo, stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=repo))
+    child, watcher = map(int, parent.stdout.readline().split())
+    assert alive(child) and alive(watcher)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and (alive(child) or alive(watcher)):
+        time.sleep(0.2)
+    assert not alive(child) and not alive(watcher)
