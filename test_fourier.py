@@ -122,8 +122,36 @@ def test_training_loss_holds_the_regulariser_and_the_model_overfits_a_batch():
     assert loss.item() < 0.5 * first, (first, loss.item())
 
 
+def smoothness_reference(q):
+    """The paper's metric written out without scipy: sum over sigma = 1..100 of 6 / (pi^2 sigma^2) *
+    ||q - G_sigma q||_2, G_sigma the circulant matrix of a Gaussian of taps -(m-1)..m-1 (normalised
+    over those taps) wrapped around the m bins."""
+    m = q.shape[-1]
+    total = np.zeros(q.shape[:-1])
+    for sigma in range(1, 101):
+        taps = np.arange(-(m - 1), m)
+        w = np.exp(-0.5 * taps ** 2 / sigma ** 2)
+        w /= w.sum()
+        G = np.zeros((m, m))
+        for j, wj in zip(taps, w):
+            G[np.arange(m), (np.arange(m) + j) % m] += wj
+        total += 6 / (np.pi ** 2 * sigma ** 2) * np.sqrt(((q - q @ G.T) ** 2).sum(-1))
+    return total.mean()
+
+
 def test_smoothness_metric():
     pytest.importorskip('scipy')
+    # by hand, 2 bins, q = (1, 0): a Gaussian of taps -1, 0, 1 wrapped on 2 bins gives G q = (1, 2a) / (1 + 2a),
+    # a = exp(-1 / (2 sigma^2)), so ||q - G q||_2 = 2 sqrt(2) a / (1 + 2a)
+    a = [math.exp(-1 / (2 * s ** 2)) for s in range(1, 101)]
+    by_hand = sum(6 / (math.pi ** 2 * s ** 2) * 2 * math.sqrt(2) * a_s / (1 + 2 * a_s) for s, a_s in zip(range(1, 101), a))
+    assert pmf_smoothness(np.array([[1.0, 0.0]])) == pytest.approx(by_hand, rel=1e-9)  # 0.8272
+    assert by_hand == pytest.approx(0.8272052687, rel=1e-9)  # (sigma 1..10: 0.7784; L1 norm: 1.1698)
+    # any PMF, against the circulant form
+    rng = np.random.default_rng(0)
+    for m in (3, 64, 256):
+        q = rng.dirichlet(np.ones(m) * 0.3, size=4)
+        assert pmf_smoothness(q) == pytest.approx(smoothness_reference(q), rel=1e-9), m
     flat = np.full((2, 64), 1 / 64)
     spike = np.zeros((1, 64))
     spike[0, 10] = 1

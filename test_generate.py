@@ -71,12 +71,30 @@ def generate_recording(model, idx, n_new, monkeypatch, replay=None, **kw):
     return out, torch.stack(seen, 1)
 
 
+def contexts_fed(n_prompt, n_new, use_cache=False, **kw):
+    """generate()'s own contexts: the length of every sequence it runs the model's forward on, each checked to be
+    the last tokens of its output so far."""
+    model = trained_looking()
+    fed = []
+    model.register_forward_pre_hook(lambda m, args: fed.append(args[0].clone()))
+    idx = torch.randint(0, 27, (1, n_prompt), generator=torch.Generator().manual_seed(0))
+    out = generate(model, idx, n_new, generator=torch.Generator().manual_seed(1), use_cache=use_cache, **kw)
+    ends = range(n_prompt, n_prompt + n_new) if not use_cache else [None] * len(fed)
+    for x, end in zip(fed, ends):
+        if end is not None:
+            assert torch.equal(x, out[:, end - x.size(1):end])
+    return [x.size(1) for x in fed]
+
+
 def test_context_rule():
-    lengths = [n - s for s, n in contexts(5, 80)]
-    assert lengths[:28] == list(range(5, BLOCK + 1))  # grows to block_size
-    assert lengths[28:44] == list(range(17, BLOCK + 1)) == lengths[44:60]  # then drops 16 and regrows
-    assert [n - s for s, n in contexts(40, 1)] == [17]  # a long prompt is cut the same way
-    assert [n - s for s, n in contexts(40, 3, slide=1)] == [BLOCK] * 3  # nanoGPT: the last block_size
+    """Hand-worked for block_size 32: the context grows to 32; the next token would make 33, so the oldest 16
+    (slide, block_size // 2) go and 17 remain; it regrows to 32 and drops 16 again."""
+    grows = list(range(5, 33))                    # a 5-token prompt: 5, 6, ..., 32 (28 tokens)
+    cycles = list(range(17, 33)) * 3 + list(range(17, 21))  # then 17..32 three times, and 17..20: 80 in all
+    assert contexts_fed(5, 80) == grows + cycles == [n - s for s, n in contexts(5, 80)]
+    assert contexts_fed(5, 80, use_cache=True) == [5, 17, 17, 17, 17]  # forwards: the prompt, then each re-encoding
+    assert contexts_fed(40, 1) == [17]  # a long prompt is cut the same way
+    assert contexts_fed(40, 3, slide=1) == [32] * 3  # nanoGPT: the last block_size
 
 
 @pytest.mark.parametrize('variant', VARIANTS, ids=ids)

@@ -128,6 +128,7 @@ def test_audio_end_to_end(tmp_path, run_script):
 
 def test_music_end_to_end(tmp_path, run_script):
     mido = pytest.importorskip('mido')
+    from tokens.midi import read_notes
     (tmp_path / 'midi').mkdir()
     for i in range(4):
         mid = mido.MidiFile(ticks_per_beat=480)
@@ -142,7 +143,14 @@ def test_music_end_to_end(tmp_path, run_script):
     assert read_meta(str(tmp_path / 'data' / 'tunes'))['dtype'] == 'uint16'
     ok(run_script(['train.py', '--dataset=tunes', '--out_dir=out'] + TINY_MODEL, tmp_path))
     ok(run_script(['sample.py', '--out_dir=out', '--max_new_tokens=200', '--output=s.mid', '--device=cpu'], tmp_path))
-    assert mido.MidiFile(str(tmp_path / 's.mid')).length >= 0  # mido reads it back
+    sample = mido.MidiFile(str(tmp_path / 's.mid'))  # read back: notes, over some time
+    notes = read_notes(sample)
+    assert sample.length > 0 and len(notes) > 0 and max(end for *_, end in notes) > 0
+    assert sum(m.type == 'note_on' and m.velocity > 0 for m in sample) == len(notes)
     ok(run_script(['sample.py', '--out_dir=out', '--start=FILE:midi/p0.mid', '--max_new_tokens=20',
          '--output=t.mid', '--device=cpu'], tmp_path))
-    assert len(mido.MidiFile(str(tmp_path / 't.mid')).tracks) >= 1
+    # the output starts with the prompt: p0's melody, 60 + 2n mod 12, a note every 220 ticks of 480 a beat at
+    # 120 bpm (0.229 s), each on the nearest 10 ms step
+    notes = read_notes(mido.MidiFile(str(tmp_path / 't.mid')))
+    assert [n[0] for n in notes[:39]] == [60 + (2 * n) % 12 for n in range(39)]
+    assert all(abs(note[2] - n * 220 / 480 / 2) <= 0.0051 for n, note in enumerate(notes[:39]))  # half a step

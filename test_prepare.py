@@ -482,7 +482,25 @@ def test_bpe_memmaps_with_a_fake_encoding(tmp_path, monkeypatch):
     text_a, text_b = (src / "a.txt").read_text(), (src / "more" / "b.txt").read_text()
     assert ids.tolist() == list(text_a.encode()) + [50256] + list(text_b.encode()) + [50256]
     assert len(splits["val"]) == len(splits["test"]) == int(len(ids) * 0.05)
-    assert gpt2.GPT2().decode(gpt2.GPT2().encode("héllo")) == "héllo"
+
+
+class FarGPT2(FakeGPT2):
+    """Ids past 255 (as most GPT-2 ids are), one per character, and a decode that takes Python ints only."""
+
+    def encode_ordinary(self, text):
+        return [50000 + ord(c) for c in text]
+
+    def decode(self, ids):
+        assert all(type(i) is int for i in ids), ids
+        return "".join(chr(i - 50000) for i in ids)
+
+
+def test_gpt2_tokenizer_keeps_ids_past_a_byte(monkeypatch):
+    monkeypatch.setattr(gpt2, "_encoding", FarGPT2())
+    ids = gpt2.GPT2().encode("héllo")
+    assert ids.dtype == np.uint16 and ids.tolist() == [50104, 50233, 50108, 50108, 50111]  # h, é (233), l, l, o
+    assert gpt2.GPT2().decode(ids) == "héllo" and gpt2.GPT2().start() == [50010]  # "\n"
+    assert gpt2.GPT2().end_of_document() == 50256
 
 
 def test_bpe_bad_inputs(tmp_path, monkeypatch):

@@ -58,9 +58,22 @@ def test_training_lowers_val_loss_and_writes_log(tmp_path, monkeypatch, text_dat
 def test_eval_windows_are_fixed_across_runs_and_seeds(tmp_path, monkeypatch, text_dataset, train_config):
     text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)
-    a = train(train_config(eval_only=True, seed=1))
-    b = train(train_config(eval_only=True, seed=1))
-    assert a[0]['val_loss'] == b[0]['val_loss']
+    read = []  # (split, offsets) of every batch the runs read
+    batch = Dataset.batch
+    monkeypatch.setattr(Dataset, 'batch', lambda self, split, offsets, T: read.append((split, list(offsets))) or
+                        batch(self, split, offsets, T))
+    runs = []
+    for seed, out in ((1, 'a'), (2, 'b')):
+        read.clear()
+        train(train_config(eval_only=True, seed=seed, out_dir=out))
+        runs.append([o for split, o in read if split == 'val'])
+        train(train_config(max_iters=1, eval_interval=100, seed=seed, out_dir=out + '_train'))
+        trains = [o for split, o in read if split == 'train']
+        runs[-1] = (runs[-1], [o for o in trains if trains.count(o) == 1])  # not the evaluations' (read twice)
+    (val_a, drawn_a), (val_b, drawn_b) = runs
+    assert sum(map(len, val_a)) == 2 * 8  # eval_iters x batch_size windows
+    assert val_a == val_b  # the same windows, in the same batches, whatever the seed
+    assert len(drawn_a) == len(drawn_b) == 1 and drawn_a != drawn_b  # while the seed changes what training draws
 
 
 def test_resume_is_exact(tmp_path, monkeypatch, text_dataset, train_config):
