@@ -114,6 +114,8 @@ class Run:
     records: list = field(default_factory=list)
     step_time: float = 0.0          # training time since the last evaluation, and its steps
     steps_timed: int = 0
+    clock: float = field(default_factory=time.time)  # when those steps began
+    shown: float = 0.0              # when the step loss was last read back from the device (show_loss)
     started: float = field(default_factory=time.time)
 
 
@@ -369,15 +371,16 @@ def get_lr(it, c):
 
 def train_step(run, data, env):
     """One optimisation step over the global batch, this rank's slice in gradient accumulation micro-steps.
-    Returns the mean loss and the learning rate."""
+    Returns the mean loss, a tensor on the device, and the learning rate. Nothing here waits for the device
+    (no .item(), no synchronize): on a GPU the host queues the next step while this one runs, and the loss
+    is read back only when it is shown (show_loss)."""
     c = run.settings
     T, bs, accum = c['block_size'], c['batch_size'], c['gradient_accumulation_steps']
-    t0 = time.time()
     lr = get_lr(run.iter_num, c)
     for group in run.optimizer.param_groups:
         group['lr'] = lr
     offsets = data.train_offsets(c['seed'], 0 if c['overfit_single_batch'] else run.iter_num, T, bs * env.world * accum)
-    loss_sum = 0.0
+    loss_sum = 0
     for micro in range(accum):
         start = (micro * env.world + env.rank) * bs
         x, y = to_device(data.batch('train', offsets[start:start + bs], T), env.device)
@@ -386,21 +389,36 @@ def train_step(run, data, env):
         with run.autocast:
             _, losses = run.model(x, y)
         run.scaler.scale(losses['loss'] / accum).backward()
-        loss_sum += losses['loss'].item() / accum
-    if not math.isfinite(loss_sum):
-        raise diverged(f"loss is {loss_sum} at iter {run.iter_num}", env.dtype)
+        loss_sum = loss_sum + losses['loss'].detach() / accum
     if c['grad_clip']:
         run.scaler.unscale_(run.optimizer)
         torch.nn.utils.clip_grad_norm_(run.model.parameters(), c['grad_clip'])
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.optimizer.zero_grad(set_to_none=True)
-    if env.device.type == 'cuda':
-        torch.cuda.synchronize()
-    run.step_time += time.time() - t0
     run.steps_timed += 1
     run.iter_num += 1
     return loss_sum, lr
+
+
+def lap(run, env):
+    """The training time since run.clock, when the device has finished what it was given (steps do not wait)."""
+    if env.device.type == 'cuda':
+        torch.cuda.synchronize()
+    run.step_time = time.time() - run.clock
+
+
+def show_loss(run, loss, lr, bar, env):
+    """The last step's loss on the progress bar (and TensorBoard), read back from the device at most once a
+    second: reading it waits for the step. A loss that is not finite stops the run."""
+    if run.board is None and time.time() - run.shown < 1.0:
+        return
+    run.shown, value = time.time(), loss.item()
+    if not math.isfinite(value):
+        raise diverged(f"loss is {value} at iter {run.iter_num}", env.dtype)
+    bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", refresh=False)
+    if run.board is not None:  # every step: with TensorBoard on, the host waits for each step
+        run.board.add_scalar('step_loss', value, run.iter_num)
 
 
 @contextmanager
@@ -465,9 +483,11 @@ def train(config, given=()):
                 resumed_here = run.iter_num == run.start_iter and c['init_from'] == 'resume'
                 if (run.iter_num % c['eval_interval'] == 0 or run.iter_num >= c['max_iters'] or c['eval_only']) and \
                         (c['eval_only'] or not resumed_here):
+                    lap(run, env)
                     report(run, record(run, env, *evaluate(run, data, env)), log, bar, env)
                     if env.master and not c['eval_only'] and run.iter_num > run.start_iter:
                         save(run, data)
+                    run.clock = time.time()
                 if run.iter_num >= c['max_iters'] or c['eval_only']:
                     break
                 # Ctrl-C or SIGTERM: save, then stop (every DDP rank at this same step)
@@ -475,10 +495,8 @@ def train(config, given=()):
                     save_and_stop(run, data, env, stop)
                 # one optimisation step over the global batch
                 loss, lr = train_step(run, data, env)
-                if run.board is not None:
-                    run.board.add_scalar('step_loss', loss, run.iter_num)
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+                show_loss(run, loss, lr, bar, env)
         bar.close()
         if env.master:
             finish(run, data, env, log)
