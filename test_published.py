@@ -1,0 +1,266 @@
+"""
+The published numbers against the committed logs: each table and prose number of README.md, docs/ and
+results/*/README.md that cites a run is computed here again from that run's log (results/*/runs/*/seed*/log.jsonl,
+or a committed output file beside it) and looked for, as written, in the text. A rerun that changes a log, or an
+edit of the prose, fails here until the two agree again. No training: a second or two.
+    python -m pytest -q test_published.py
+The bench.py timings are checked against the printed tables kept in results/bench/ (results/bench/README.md) once
+those files are committed; until then those checks are skipped, saying which file is missing.
+"""
+import glob
+import json
+import math
+import os
+import re
+import statistics
+
+import pytest
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+LN2 = math.log(2)
+
+
+def text(path):
+    """A page with its line breaks and runs of spaces made single spaces (prose wraps anywhere)."""
+    with open(os.path.join(ROOT, path), encoding='utf-8') as f:
+        return re.sub(r'\s+', ' ', f.read())
+
+
+def says(path, *claims):
+    """Each claim appears in the page, as written."""
+    page = text(path)
+    missing = [c for c in claims if re.sub(r'\s+', ' ', c) not in page]
+    assert not missing, f"{path} does not say (the logs give): {missing}"
+
+
+def curves(results, variant):
+    """{iter: val_loss} of each seed's run, in seed order."""
+    out = []
+    for f in sorted(glob.glob(os.path.join(ROOT, 'results', results, 'runs', variant, 'seed*', 'log.jsonl'))):
+        with open(f) as lines:
+            records = [json.loads(line) for line in lines]
+        out.append({r['iter']: r for r in records if 'val_loss' in r})
+    assert out, f"no logs in results/{results}/runs/{variant}"
+    return out
+
+
+def finals(results, variant, at=None, key='val_loss'):
+    """Each seed's value at step `at` (default: its last evaluation)."""
+    return [c[max(c) if at is None else at][key] for c in curves(results, variant)]
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+def paired(results, a, b, at_a=None, at_b=None):
+    """a - b, paired by seed: (mean, sd over seeds)."""
+    gaps = [x - y for x, y in zip(finals(results, a, at_a), finals(results, b, at_b))]
+    return mean(gaps), statistics.stdev(gaps)
+
+
+def bits(results, variant):
+    return mean(finals(results, variant)) / LN2
+
+
+def steps_to_match(results, variant, base='none'):
+    """The first evaluated step at which the variant's mean (and each seed's) validation loss is at or below the
+    baseline's final mean, as a fraction of the baseline's steps: '0.25 (all 3 seeds)' or '0.75 (0.75, 0.62, 0.75)'."""
+    target, steps = mean(finals(results, base)), max(curves(results, base)[0])
+    runs = curves(results, variant)
+    its = sorted(runs[0])
+    first = lambda losses: next(it for it, loss in zip(its, losses) if loss <= target) / steps
+    whole = first([mean([c[it]['val_loss'] for c in runs]) for it in its])
+    seeds = [first([c[it]['val_loss'] for it in its]) for c in runs]
+    per = f"all {len(seeds)} seeds" if all(s == whole for s in seeds) else ', '.join(f"{s:.2f}" for s in seeds)
+    return f"{whole:.2f} ({per})"
+
+
+def test_wavelet_tables():
+    """README's and docs/wavelet.md's main table: bits at step 400, steps-to-match, the paired gaps."""
+    for name, results, unit in (('text', 'books', 'bits per character'), ('raw audio', 'piano', 'bits per sample'),
+                                ('symbolic music', 'midi', 'bits per event')):
+        cells = [f"{bits(results, v):.3f}" for v in ('none', 'haar', 'learnable')]
+        m, sd = paired(results, 'haar', 'none')
+        row = f" | {' | '.join(cells)} | {steps_to_match(results, 'haar')} | {m:.3f} ± {sd:.3f} nats |"
+        says('README.md', f"| {name}, {unit} ([table](results/{results}/summary.md)){row}")
+        m2, sd2 = paired(results, 'learnable', 'haar')
+        says('docs/wavelet.md', f"| {name}, {unit} ([table](../results/{results}/summary.md)){row} {m2:.3f} ± {sd2:.3f} nats |")
+
+
+def test_ablation_table():
+    rows = {'none': '`none`', 'haar': '`haar` (half the coordinates, windows 2 .. 128)',
+            'haar+wavelet_frac=0.25': '`haar+wavelet_frac=0.25` (a quarter of them)',
+            'haar+wavelet_pad=valid': '`haar+wavelet_pad=valid` (divide by the tokens seen)',
+            'ema': '`ema` (exponential averages, same spans)',
+            'haar+wavelet_window=32': '`haar+wavelet_window=32` (one window for all)'}
+    for variant, label in rows.items():
+        cells = []
+        for results in ('books_ablation', 'piano_ablation'):
+            cells.append(f"{bits(results, variant):.3f}")
+            m, sd = paired(results, variant, 'haar')
+            cells.append('-' if variant == 'haar' else f"{m:+.3f} ± {sd:.3f}")
+        says('docs/wavelet.md', f"| {label} | {' | '.join(cells)} |")
+
+
+def smoothness(results, variant):
+    return mean(finals(results, variant, key='val_smoothness'))
+
+
+FOURIER = ['head=fourier+fourier_freqs=16', 'head=fourier+fourier_freqs=64', 'head=fourier+fourier_freqs=128']
+
+
+def test_fourier_head():
+    """docs/fourier_head.md's table, the smoothness ratios and likelihood gaps in README and the docs, the
+    regulariser's range in results/fourier/README.md, the toy's printed numbers."""
+    r = 'fourier'
+    for label, head in zip(['linear head', 'Fourier, N = 16', 'Fourier, N = 64', 'Fourier, N = 128'], ['none'] + FOURIER):
+        haar = 'haar' if head == 'none' else 'haar+' + head
+        b, bh = f"{bits(r, head):.3f}", f"{bits(r, haar):.3f}"
+        s, sh = f"{smoothness(r, head):.3f}", f"{smoothness(r, haar):.3f}"
+        if head == 'none':
+            b, bh = f"**{b}**", f"**{bh}**"
+        if head == FOURIER[0]:
+            s, sh = f"**{s}**", f"**{sh}**"
+        says('docs/fourier_head.md', f"| {label} | {b} | {s} | {bh} | {sh} |")
+    ratios = [smoothness(r, 'none') / smoothness(r, v) for v in FOURIER] + \
+             [smoothness(r, 'haar') / smoothness(r, 'haar+' + v) for v in FOURIER]
+    smoother = f"{min(ratios):.1f}-{max(ratios):.1f} times smoother"
+    says('README.md', smoother)
+    says('docs/fourier_head.md', smoother)
+    worse = [paired(r, v, 'none')[0] for v in FOURIER]
+    worse_haar = [paired(r, 'haar+' + v, 'haar')[0] for v in FOURIER]
+    says('README.md', f"by {min(worse):.2f}-{max(worse):.2f} nats per sample without the wavelet")
+    says('docs/fourier_head.md', f"worse by {min(worse):.2f}-{max(worse):.2f} nats per sample without the wavelet "
+                                 f"and {min(worse_haar):.2f}-{max(worse_haar):.2f} with it")
+    reg = [[rec['val_regulariser'] for it, rec in sorted(c.items())]
+           for v in FOURIER + ['haar+' + v for v in FOURIER] for c in curves(r, v)]
+    assert len(reg) == 18
+    says('results/fourier/README.md',
+         f"ends at {min(x[-1] for x in reg):.4f}-{max(x[-1] for x in reg):.4f} in all 18 Fourier runs",
+         f"peaks at {min(map(max, reg)):.3f}-{max(map(max, reg)):.3f}")
+    toy = text('results/fourier/toy.txt')
+    linear, fourier = (re.search(kind + r"': array\(\[([\d.]+), ([\d.]+)\]\)", toy).groups() for kind in ('linear', 'fourier'))
+    says('docs/fourier_head.md', f"KL {float(linear[0]):.3f} vs {float(fourier[0]):.3f}, smoothness "
+                                 f"{float(linear[1]):.3f} vs {float(fourier[1]):.3f}, linear vs Fourier-8")
+
+
+def test_quick_fourier():
+    r = 'quick_fourier'
+    s = [smoothness(r, v) for v in ['none'] + FOURIER[:2]]
+    gaps = [paired(r, v, 'none') for v in FOURIER[:2]]
+    t = [m / (sd / math.sqrt(2)) for m, sd in gaps]
+    says('docs/fourier_head.md',
+         f"PMF smoothness {s[0]:.3f} with the linear head, {s[1]:.3f} with N = 16 and {s[2]:.3f} with N = 64",
+         f"a loss {min(m for m, _ in gaps):.2f}-{max(m for m, _ in gaps):.2f} nats higher (t = {t[0]:.1f} and {t[1]:.1f}")
+
+
+def test_supra():
+    rows = {'softmax, rotary positions, S = 400 steps': 'softmax', 'converted + 60 steps (15% of S)': 'converted',
+            'linear from scratch, 460 steps': 'scratch'}
+    for label, v in rows.items():
+        t, a = (f"{mean(finals(r, v)):.3f}" for r in ('supra_books', 'supra_piano'))
+        says('docs/supra.md', f"| {label} | {t} | {f'**{a}**' if v == 'softmax' else a} |")  # the best audio in bold
+    text_haar = [f"{mean(finals('supra_books', v + '_haar')):.3f}" for v in ('softmax', 'converted', 'scratch')]
+    audio_haar = [f"{mean(finals('supra_piano', v + '_haar')):.3f}" for v in ('softmax', 'converted', 'scratch')]
+    says('docs/supra.md', f"| the same three with `haar` | **{text_haar[0]}** / {text_haar[1]} / **{text_haar[2]}** | "
+                          f"{' / '.join(audio_haar)} |")
+    b, p = 'supra_books', 'supra_piano'
+    fmt = lambda x: f"{x:+.3f}"
+    says('results/supra_books/README.md',
+         f"the converted models are {paired(b, 'converted', 'softmax')[0]:.2f} (text) and "
+         f"{paired(p, 'converted', 'softmax')[0]:.2f} (audio) nats behind their softmax source and "
+         f"{paired(b, 'converted', 'scratch')[0]:.2f} / {paired(p, 'converted', 'scratch')[0]:.2f} behind",
+         f"on text ({fmt(paired(b, 'scratch', 'softmax')[0])} nats, its 460 steps against softmax's 400; at equal steps, "
+         f"400: {fmt(paired(b, 'scratch', 'softmax', 400, 400)[0])}) and worse on audio "
+         f"({fmt(paired(p, 'scratch', 'softmax')[0])} at 460; {fmt(paired(p, 'scratch', 'softmax', 400, 400)[0])} at 400)",
+         f"(text {fmt(paired(b, 'converted_haar', 'softmax')[0])}, audio {fmt(paired(p, 'converted_haar', 'softmax')[0])}"
+         f" against `softmax`)",
+         f"(audio: {mean(finals(p, 'softmax')):.3f} vs {mean(finals('piano', 'none')):.3f} nats at step 400)",
+         f"text {fmt(paired(b, 'softmax_haar', 'softmax')[0])} nats (vs {paired('books', 'haar', 'none')[0]:.3f} with the "
+         f"learned table), audio {fmt(paired(p, 'softmax_haar', 'softmax')[0])} (worse; vs {paired('piano', 'haar', 'none')[0]:.3f})")
+
+
+def test_quick_supra():
+    r = 'quick_supra'
+    soft, conv0 = finals(r, 'softmax'), finals(r, 'converted', at=0)
+    conv, scratch = mean(finals(r, 'converted')), mean(finals(r, 'scratch'))
+    curve = {it: mean([c[it]['val_loss'] for c in curves(r, 'softmax')]) for it in curves(r, 'softmax')[0]}
+    where = next(it for it in sorted(curve) if curve[it] <= conv)  # the softmax model's first evaluation at or below
+    m, sd = mean(soft), statistics.stdev(soft)
+    says('docs/supra.md',
+         f"the loss goes from {min(soft):.2f}-{max(soft):.2f} to {min(conv0):.2f}-{max(conv0):.2f} nats "
+         f"(uniform: {math.log(27):.2f})",
+         f"bring it to {conv:.2f}, where the softmax model was after about {where} steps",
+         f"level with softmax ({scratch:.2f} vs {m:.2f} ± {sd:.2f})")
+
+
+def test_equal_info_table():
+    """docs/equal_info.md's table against results/equal_info/table.json (which make_table.py writes from the runs)."""
+    with open(os.path.join(ROOT, 'results', 'equal_info', 'table.json')) as f:
+        rows = json.load(f)['rows']
+    cell = lambda corpus, method, key: next(r[key] for r in rows if r['corpus'] == corpus and r['method'] == method)
+    for label, method in (('bytes', 'Bytes'), ('SentencePiece (8,192 pieces)', 'SentencePiece'),
+                          ('EqualInfoAC[b=16, v=65k]', 'EqualInfoAC[b=16, v=65k]'),
+                          ('EqualInfoAC[b=16, v=256]', 'EqualInfoAC[b=16, v=256]')):
+        per_token = f"{cell('pydocs', method, 'bytes_per_token'):.2f} / {cell('books', method, 'bytes_per_token'):.2f}"
+        bpb = [f"{cell(c, method, 'bits_per_byte'):.3f}" for c in ('pydocs', 'books')]
+        if method == 'SentencePiece':
+            bpb = [f"**{x}**" for x in bpb]
+        says('docs/equal_info.md', f"| {label} | {per_token} | {bpb[0]} | {bpb[1]} |".replace(
+            f"| {label} |", f"| {label} | {cell('pydocs', method, 'v'):,} |"))
+
+
+def test_equal_info_coder_speed():
+    """The best of 3 rounds with both processes, in docs/equal_info.md's table and the README."""
+    log = text('results/equal_info/logs/bench_coder_v2.txt')
+    speed = {d: float(re.search(rf"\| {d} \| 2 \| ([\d.]+) \|", log)[1]) for d in ('compress', 'decompress')}
+    says('docs/equal_info.md', f"| **{speed['compress']:.1f} kB/s** | **{speed['decompress']:.1f} kB/s** |")
+    says('README.md', f"compresses at {speed['compress']:.0f} kB/s and decompresses at {speed['decompress']:.0f} kB/s")
+
+
+def test_music_baseline_is_not_double_rounded():
+    """5.3295 in summary.md, 5.32949 in the logs: 5.329 at three decimals."""
+    assert f"{bits('midi', 'none'):.3f}" == '5.329'
+
+
+# ---------------------------------------------------------------- bench.py's timings, from its printed tables
+
+def bench_rows(name):
+    """The rows of a bench.py table kept in results/bench/<name>, by their first cell."""
+    path = os.path.join(ROOT, 'results', 'bench', name)
+    if not os.path.exists(path):
+        pytest.skip(f"results/bench/{name} is not committed yet (results/bench/README.md)")
+    with open(path, encoding='utf-8') as f:
+        rows = [[c.strip() for c in line.strip().strip('|').split('|')] for line in f if line.startswith('|')]
+    return {r[0]: r[1:] for r in rows if not set(r[0]) <= set('-')}
+
+
+def test_speed_training_step():
+    rows = bench_rows('train_threads1.txt')
+    ms = {v: rows[v][1] for v in ('none', 'haar', 'learnable')}
+    ratio = {v: rows[v][2] for v in ms}
+    says('README.md', f"| ms / iter (ratio) | " + ' | '.join(f"{ms[v]} ({ratio[v]})" for v in ms) + ' |')
+    for v in ms:
+        says('docs/speed.md', f"| {v} | {rows[v][0]} | {ms[v]} | {ratio[v]} |")
+
+
+def test_speed_generation():
+    rows = bench_rows('generate_threads1.txt')
+    for v in ('none', 'haar', 'learnable'):
+        says('docs/speed.md', f"| {v} | {' | '.join(rows[v][:5])} |")
+
+
+def test_speed_wavelet_forms():
+    rows = bench_rows('wavelet.txt')
+    for form, cells in rows.items():
+        if form != 'form':
+            says('docs/speed.md', f"| {form.replace('MovingAverage', '`MovingAverage`')} | {cells[0]} |")
+
+
+def test_speed_fourier_heads():
+    rows = bench_rows('fourier_heads.txt')
+    labels = {'none': 'linear head', 'head=fourier+fourier_freqs=16': 'Fourier, N = 16',
+              'head=fourier+fourier_freqs=64': 'Fourier, N = 64', 'head=fourier+fourier_freqs=128': 'Fourier, N = 128'}
+    for v, label in labels.items():
+        says('results/fourier/README.md', f"| {label} | {rows[v][1]} | {rows[v][2]} |")
