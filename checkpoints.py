@@ -47,8 +47,13 @@ def check_new_log(path, overwrite=False):
         return
     try:
         with open(path, encoding='utf-8') as f:
-            header = json.loads(f.readline())
-            trained = [line for line in f if line.strip() and json.loads(line).get('iter') != 0]
+            header, records = json.loads(f.readline()), [line for line in f if line.strip()]
+        trained = False
+        for i, line in enumerate(records):
+            try:
+                trained = trained or json.loads(line).get('iter') != 0
+            except ValueError:
+                trained = trained or i < len(records) - 1  # a torn last line (a write cut short) holds nothing
     except (OSError, ValueError, AttributeError):  # not a file, not text, not JSON lines
         header, trained = None, True
     if not (isinstance(header, dict) and {'config', 'argv'} <= set(header)):

@@ -283,11 +283,11 @@ def test_bad_prepare_inputs(world, run_scripts):
     (world / 'wavs').mkdir()
     (world / 'wavs' / 'a.wav').write_bytes((world / 'p' / 'truncated.wav').read_bytes())
     (world / 'wavs' / 'b.wav').write_bytes(b'')
-    out = ['--out', 'data/tiny']  # the dataset there stays as it is
+    out, tones = ['--out', 'new/data'], ['--out', 'data/tones']  # a dataset of their kind there stays as it is
     cases = [(['prepare/text8.py', '--input', 'p/missing.txt'] + out, 'does not exist'),
              (['prepare/text8.py', '--input', 'p/punctuation.txt'] + out, 'no letters'),
-             (['prepare/youtubemix.py', '--input', 'p/text.txt'] + out, 'p/text.txt is not a .wav file'),
-             (['prepare/youtubemix.py', '--input', 'wavs'] + out, 'truncated'),
+             (['prepare/youtubemix.py', '--input', 'p/text.txt'] + tones, 'p/text.txt is not a .wav file'),
+             (['prepare/youtubemix.py', '--input', 'wavs'] + tones, 'truncated'),
              (['prepare/maestro.py', '--input', 'midi', '--workers=1'] + out, 'empty file'),
              (['prepare/maestro.py', '--input', 'p/missing.zip', '--workers=1'] + out, 'does not exist')]
     assert_one_line_failures(run_scripts, world, cases)
