@@ -20,7 +20,7 @@ class SystemConfig:
     device: str = 'auto'          # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
     dtype: str = 'auto'           # 'auto' (bfloat16 on GPUs that have it, else float16; float32 on CPU and mps) | 'float32' | 'bfloat16' | 'float16'
     seed: int = 1337              # the initial weights, the batches, the samples
-    threads: int = 0              # CPU threads; 0: torch's default (the cores). A small model on a busy machine: try 1
+    threads: int = 0              # CPU threads; 0: one per idle core (the cores less the load average at the start), at least 1
 
     def __post_init__(self):
         one_of(self, 'dtype', 'auto', 'float32', 'bfloat16', 'float16')
@@ -37,10 +37,25 @@ def cores():
     return os.cpu_count() or 1
 
 
+TORCH_THREADS = torch.get_num_threads()  # torch's own default, before any script sets another
+
+
+def default_threads():
+    """threads=0: torch's default (the cores, or OMP_NUM_THREADS as torchrun sets it) less the cores that other work
+    keeps busy (the 1-minute load average, read once at the start), at least 1. Threads wait for each other at every
+    operation, so on a busy machine more of them are far slower: on 2 cores under load, a quick start step took
+    0.57 s at 1 thread and 3.5 s at 2, sampling 11 times longer (results/threads/). On an idle machine this is
+    torch's default. No load average (Windows): torch's default."""
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return TORCH_THREADS
+    return max(1, min(TORCH_THREADS, round(cores() - busy)))
+
+
 def use_threads(n):
-    """n CPU threads for torch's own work (0: leave torch's default)."""
-    if n:
-        torch.set_num_threads(n)
+    """n CPU threads for torch's own work (0: default_threads())."""
+    torch.set_num_threads(n or default_threads())
 
 
 def pick_device(name, local_rank=None):
