@@ -109,6 +109,22 @@ def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path, text_da
     a = torch.load(tmp_path / 'one' / 'ckpt.pt', weights_only=True)['model']
     b = torch.load(tmp_path / 'two' / 'ckpt.pt', weights_only=True)['model']
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    # resumed on another number of processes with the same global batch, a run goes on as it began (README; the
+    # resume check compares batch_size itself, so halving it to keep the global batch needs --resume_with_changes)
+    half = run_script(['train.py', '--out_dir=moved', '--batch_size=8', '--lr_decay_iters=4'] + common
+                      + ['--max_iters=2'], tmp_path)
+    assert half.returncode == 0, half.stderr
+    moved = run_script(['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                        os.path.join(repo, 'train.py'), '--out_dir=moved', '--init_from=resume', '--batch_size=4',
+                        '--resume_with_changes=True', '--lr_decay_iters=4'] + common, tmp_path)
+    assert moved.returncode == 0, moved.stderr
+    lm = read_log(tmp_path / 'moved' / 'log.jsonl')
+    assert [r['iter'] for r in lm] == [0, 2, 4]
+    for ra, rm in zip(la, lm):
+        assert ra['tokens'] == rm['tokens']
+        assert math.isclose(ra['val_loss'], rm['val_loss'], rel_tol=1e-5)
+    m = torch.load(tmp_path / 'moved' / 'ckpt.pt', weights_only=True)['model']
+    assert all(torch.allclose(a[k], m[k], atol=1e-5) for k in a)
 
 
 def test_sigterm_saves_a_checkpoint(tmp_path, text_dataset, repo):
