@@ -85,17 +85,15 @@ def new_tokens(c, tok, prompt, device, model_args):
 
 def main(argv):
     c, given = parse_config(argv, SAMPLE, __doc__, from_checkpoint=(GPTConfig,))
-    for path in output_paths(c['output'], c['num_samples']) if c['output'] else ():
-        check_file(path, c['overwrite'])  # now, not after the loading and the generation
+    for path in output_paths(c['output'], min(c['num_samples'], 2)) if c['output'] else ():
+        check_file(path, c['overwrite'])  # now, not after the loading (every file: once num_samples is known to fit)
     ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
     ckpt = load_checkpoint(ckpt_path)
     model_settings(c, given, ckpt['model_args'], keep=True, source=ckpt_path)  # the checkpoint's model: say if told otherwise
     tok = tokenizer_for(ckpt['meta'])
     path = c['output'] or ('' if tok.text else os.path.join(c['out_dir'], 'sample' + tok.suffix))
-    paths = output_paths(path, c['num_samples']) if path else []
-    for p in paths:
-        tok.check_output_name(p)
-        check_file(p, c['overwrite'])
+    if path:
+        tok.check_output_name(path)
     tok.ready()  # what writing the samples needs (a library, Equal-Info's M1), before the generation
     use_threads(c['threads'])
     device = pick_device(c['device'])
@@ -104,6 +102,9 @@ def main(argv):
         raise ConfigError(f"slide={c['slide']} should be in 0..block_size ({ckpt['model_args']['block_size']})")
     prompt = tok.prompt(c['start'])
     max_new_tokens = new_tokens(c, tok, prompt, device, ckpt['model_args'])
+    paths = output_paths(path, c['num_samples']) if path else []
+    for p in paths:
+        check_file(p, c['overwrite'])
     model = build_model(GPTConfig(**ckpt['model_args']))
     load_model_state(model, ckpt['model'])
     model.eval().to(device)

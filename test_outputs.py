@@ -289,6 +289,7 @@ def test_huge_numbers_and_misleading_messages(owned, run_scripts):
              (TEXT + ['--temperature=inf'], 'temperature=inf: use a finite number'),
              # their ids fit (the old check), the cache and a forward of so many sequences do not
              (TEXT[:2] + [f'--num_samples={MEMORY // 100}', '--max_new_tokens=1', '--device=cpu'], 'not enough memory'),
+             (TEXT[:2] + ['--num_samples=100000000', '--max_new_tokens=1', '--output=p/many.txt'], 'not enough memory'),
              (['plot_pmfs.py', '--runs=out/audio', '--rows=100000', '--output=p/new.png'], 'rows=100000: use'),
              (['prepare/equal_info.py', '--input', 'p/prose.txt', '--m1', 'out/m1/ckpt.pt', '--rows', '100000',
                '--out', 'new/ei'], '--rows 100000: the val split holds 1,000 bytes, 62 stream(s)'),
