@@ -142,7 +142,9 @@ def read_config_file(path):
         line = [fr.lineno for fr in traceback.extract_tb(e.__traceback__) if fr.filename == path]
         raise ConfigError(f"{path}{f', line {line[-1]}' if line else ''}: {type(e).__name__}: {e}; "
                           f"a config file is plain assignments like wavelet = 'haar'")
-    return {k: v for k, v in scope.items() if not k.startswith('_') and not isinstance(v, types.ModuleType)}  # import math
+    # what a file imports or defines to compute its values (import math, def helper) is no setting: no setting is callable
+    return {k: v for k, v in scope.items() if not k.startswith('_') and not isinstance(v, types.ModuleType)
+            and not callable(v)}
 
 
 def parse_config(argv, groups, doc='', from_checkpoint=()):

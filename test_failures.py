@@ -155,7 +155,7 @@ def assert_one_line_failures(run_scripts, root, cases):
 
 def test_bad_settings_and_config_files(world, run_scripts):
     out = '--out_dir=new/run'
-    (world / 'cfg' / 'imports.py').write_text('import math\nn_layer = int(math.sqrt(4))\nn_layers = 3\n')
+    (world / 'cfg' / 'imports.py').write_text('import math\nfrom math import sqrt\nn_layer = int(sqrt(4))\nn_layers = 3\n')
     cases = [(['train.py', 'cfg/syntax.py'], 'cfg/syntax.py, line 1: invalid syntax'),
              (['train.py', 'cfg/imports.py'], "unknown setting 'n_layers'"),  # a module imported is no setting
              (['train.py', out] + TINY + ['--threads=100000'], 'threads=100000: this machine has'),
