@@ -264,3 +264,19 @@ def test_speed_fourier_heads():
               'head=fourier+fourier_freqs=64': 'Fourier, N = 64', 'head=fourier+fourier_freqs=128': 'Fourier, N = 128'}
     for v, label in labels.items():
         says('results/fourier/README.md', f"| {label} | {rows[v][1]} | {rows[v][2]} |")
+
+
+def wall_time(path):
+    """'8 min 27 s', and the load averages before and after (the first number of each uptime line) of a run.txt."""
+    run = text(path)
+    seconds = int(re.search(r'wall_s (\d+)', run)[1])
+    loads = re.findall(r'load average: ([\d.]+),', run)
+    return f"{seconds // 60} min {seconds % 60} s", loads[0], loads[-1]
+
+
+def test_quick_comparison_times():
+    took, before, after = wall_time('results/quick_fourier/run.txt')
+    says('docs/fourier_head.md', f"{took} on 2 shared AMD EPYC cores with other jobs running (load average {before} "
+                                 f"before, {after} after;")
+    took, before, after = wall_time('results/quick_supra/run.txt')
+    says('docs/supra.md', f"{took} on 2 shared AMD EPYC cores (load average {before} before, {after} after;")
