@@ -168,6 +168,8 @@ def check_not_input(out, inputs, setting='--out'):
         if not given or not os.path.exists(given):  # 'pydocs' and other names that are no path
             continue
         source = os.path.realpath(given)
+        if os.path.exists(out) and os.path.samefile(out, given):  # a hard link to it too
+            target = source
         if target == source or target.startswith(source.rstrip(os.sep) + os.sep):
             where = "is" if target == source else "is inside"
             raise UserError(f"{setting} {out} {where} {name} {given}: an input is never written; pick another {setting}")
