@@ -280,3 +280,11 @@ def test_quick_comparison_times():
                                  f"before, {after} after;")
     took, before, after = wall_time('results/quick_supra/run.txt')
     says('docs/supra.md', f"{took} on 2 shared AMD EPYC cores (load average {before} before, {after} after;")
+
+
+def test_quick_start():
+    with open(os.path.join(ROOT, 'results', 'quickstart', 'log.jsonl')) as f:
+        final = [json.loads(line) for line in f][-1]['val_loss']
+    seconds = float(re.search(r'wall ([\d.]+) s', text('results/quickstart/train_threads1.txt'))[1])
+    says('README.md', f"(validation loss {final:.3f} nats = {final / LN2:.2f} bits per character)",
+         f"it took {int(seconds) // 60} min {round(seconds) % 60} s with `--threads=1`")
