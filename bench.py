@@ -19,9 +19,12 @@ checkpoint, in one process and in --workers processes. Every variant is warmed u
 
 Random tokens and weights: the speed of a step does not depend on them.
 """
+import collections
 import os
+import re
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
@@ -29,11 +32,12 @@ if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from settings import model_config, parse_config, parse_variant
 from system import SystemConfig, autocast_context, pick_device, pick_dtype, use_threads
 from errors import ConfigError, main_guard
-from generate import decoding, decoding_step, generate, sample_next
+from generate import cast_once, decoding, decoding_step, generate, sample_next, sampling_step
 from checks import at_least, one_of
 from model import (GPT, GPTConfig, MovingAverage, Wavelet, causal_convolution, causal_moving_average,
                    toeplitz_convolution, wavelet_windows)
@@ -63,7 +67,7 @@ class BenchConfig:
     workers: int = 0              # coder: processes beside the one-process runs (0: one per core)
 
     def __post_init__(self):
-        one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet', 'coder')
+        one_of(self, 'mode', 'train', 'generate', 'positions', 'wavelet', 'coder', 'ops')
         at_least(self, 1, 'batch_size', 'vocab_size', 'steps', 'rounds', 'num_samples', 'gen_tokens')
         at_least(self, 0, 'warmup', 'workers')
         at_least(self, 1, 'text_bytes')
@@ -133,12 +137,7 @@ def bench(c):
         runs[name] = dict(model=model, step_model=step_model, opt=opt, x=x, times=[])
 
     def step(r):
-        with autocast:
-            _, losses = r['step_model'](r['x'], r['x'])
-        losses['loss'].backward()
-        torch.nn.utils.clip_grad_norm_(r['model'].parameters(), 1.0)
-        r['opt'].step()
-        r['opt'].zero_grad(set_to_none=True)
+        train_once(r['model'], r['step_model'], r['opt'], r['x'], autocast)
 
     for r in runs.values():  # warm up (and compile) every variant before timing any
         for _ in range(c['warmup']):
@@ -407,6 +406,148 @@ def m1_costs(model, coder, data):
     return information / len(data), bits / len(data), len(data)
 
 
+# ---------------------------------------------------------------------------------------------- --mode=ops
+# What a GPU is asked to run, counted on any machine: the backend calls under autograd (each at least one
+# kernel on a GPU), with the forms a GPU runs forced (model.FORMS_OF), bf16 autocast and fused AdamW.
+
+SYNCS = {'_local_scalar_dense', 'item', 'nonzero', 'masked_select', 'is_nonzero', 'equal', '_unique', '_unique2',
+         'unique_dim', 'unique_consecutive'}  # calls that wait for the device: the host reads a result
+ALLOCATIONS = {'empty', 'empty_like', 'empty_strided', 'new_empty', 'new_empty_strided',  # no kernel of their own
+               '_unsafe_view'}  # a view that autograd does not track
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts the calls below autograd by name (ops), and apart those that make the host wait for the device
+    (syncs), a boolean index among them (it runs a nonzero). Views and allocations launch nothing: not counted."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops, self.syncs = collections.Counter(), collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        masks = name.startswith('index') and any(isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                                                 for a in args if isinstance(a, (list, tuple)) for i in a)
+        if name in SYNCS or masks:
+            self.syncs[name] += 1
+        if not (func.is_view or name in ALLOCATIONS):
+            self.ops[name] += 1
+        return func(*args, **(kwargs or {}))
+
+    @property
+    def total(self):
+        return sum(self.ops.values())
+
+
+@contextmanager
+def gpu_forms():
+    """The forms a GPU runs, on any device (the model picks them by device otherwise)."""
+    import model as model_module
+    saved, model_module.FORMS_OF = model_module.FORMS_OF, 'cuda'
+    try:
+        yield
+    finally:
+        model_module.FORMS_OF = saved
+
+
+def counted(fn):
+    """fn() run once to warm up, then once under an OpCounter, which is returned."""
+    fn()
+    with OpCounter() as counter:
+        fn()
+    return counter
+
+
+def training_ops(c, overrides):
+    """The OpCounter of one eager training step (forward, backward, clipping, fused AdamW) under bf16 autocast."""
+    torch.manual_seed(c['seed'])
+    model = GPT(model_config(dict(c, **overrides), c['vocab_size']))
+    opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cuda')  # 'cuda': fused AdamW, one call per step
+    x = torch.randint(0, c['vocab_size'], (1, c['block_size']))
+    with gpu_forms():
+        return counted(lambda: train_once(model, model, opt, x, torch.autocast('cpu', dtype=torch.bfloat16)))
+
+
+def train_once(model, step_model, opt, x, autocast):
+    """One training iteration as bench.py times it."""
+    with autocast:
+        _, losses = step_model(x, x)
+    losses['loss'].backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+LAUNCH = re.compile(r'^ +(?:\w+ = )?(cpp_fused_\w+|triton_\w+\.run|extern_kernels\.\w+|torch\.ops\.aten\.\w+(?:\.\w+)?)\(',
+                    re.M)
+
+
+def compiled_launches(c, overrides, n_layer):
+    """Kernel launches of one compiled training step (forward and backward), read off the code inductor writes:
+    its own kernels (C++ here, Triton on a GPU) and the library calls between them. The whole step one graph."""
+    from torch._inductor.utils import run_and_get_code
+    torch._dynamo.reset()
+    torch.manual_seed(c['seed'])
+    model = GPT(model_config(dict(c, n_layer=n_layer, **overrides), c['vocab_size']))
+    compiled = torch.compile(model, fullgraph=True)
+    x = torch.randint(0, c['vocab_size'], (1, c['block_size']))
+
+    def step():
+        _, losses = compiled(x, x)
+        losses['loss'].backward()
+    with gpu_forms():
+        _, codes = run_and_get_code(step)
+    assert len(codes) == 2, f"{len(codes)} compiled graphs, not a forward and a backward"
+    return sum(len(LAUNCH.findall(code[code.index('def call('):])) for code in codes)
+
+
+def decode_ops(c, overrides):
+    """The OpCounter of one decoding step with sampling, as a CUDA graph captures it (generate.decoding_step):
+    weights cast once to bf16, autocast with its cache off, the context full but one."""
+    torch.manual_seed(c['seed'])
+    model = GPT(model_config(dict(c, **overrides), c['vocab_size'])).eval()
+    x = torch.randint(0, c['vocab_size'], (c['num_samples'], c['block_size']))
+    cache = model.new_cache()
+    autocast = torch.autocast('cpu', dtype=torch.bfloat16, cache_enabled=False)
+    with gpu_forms(), torch.no_grad(), autocast:  # not inference_mode: the calls it would hide undecomposed
+        model(x[:, :-1], cache=cache)
+        step = sampling_step(cast_once(model, torch.bfloat16), cache)
+
+        step(x[:, -1:])  # warm up, then the step alone counted, at the same position
+        cache.pos.fill_(c['block_size'] - 1)
+        with OpCounter() as counter:
+            step(x[:, -1:])
+        return counter
+
+
+def bench_ops(c):
+    """
+    Per variant: the backend calls of an eager training step, the kernel launches of a compiled one, the calls
+    in a step that make the host wait for the device, and the calls of a decoding step as a CUDA graph replays
+    it; each with the GPU's forms forced, on any machine, and per block (or layer) against the first variant.
+    """
+    runs = variants(c)
+    L, compile_layers = c['n_layer'], 2
+    rows = {}
+    for name, overrides in runs.items():
+        print(f"counting {name} ...", file=sys.stderr, flush=True)
+        train = training_ops(c, overrides)
+        rows[name] = dict(train=train.total, syncs=sum(train.syncs.values()),
+                          launches=compiled_launches(c, overrides, compile_layers), decode=decode_ops(c, overrides).total)
+    base = rows[next(iter(rows))]
+    print(f"{L} layers x {c['n_embd']}, block_size {c['block_size']}, vocab {c['vocab_size']}; the GPU's forms, "
+          f"bf16 autocast, fused AdamW; compiled: {compile_layers} layers; decoding: {c['num_samples']} sequence(s)")
+    print(f"| variant | eager step, ops | a block vs {next(iter(rows))} | host syncs a step | compiled step, launches "
+          f"| a block vs {next(iter(rows))} | decoding step, ops | a layer vs {next(iter(rows))} |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        r.update(train_block=(r['train'] - base['train']) / L, launch_block=(r['launches'] - base['launches']) / compile_layers,
+                 decode_layer=(r['decode'] - base['decode']) / L)
+        print(f"| {name} | {r['train']} | {r['train_block']:+.1f} | {r['syncs']} | {r['launches']} | "
+              f"{r['launch_block']:+.1f} | {r['decode']} | {r['decode_layer']:+.1f} |")
+    return rows
+
+
 def main(argv):
     c, _ = parse_config(argv, BENCH, __doc__)
     if c['plot'] and c['mode'] not in PLOTTED:
@@ -415,7 +556,7 @@ def main(argv):
     if c['plot']:
         check_figure(c['plot'], c['overwrite'], '--plot')  # now, not after the timing
     {'train': bench, 'generate': bench_generate, 'positions': bench_positions, 'wavelet': bench_wavelet,
-     'coder': bench_coder}[c['mode']](c)
+     'coder': bench_coder, 'ops': bench_ops}[c['mode']](c)
 
 
 if __name__ == '__main__':

@@ -67,14 +67,19 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=
 def decoding_step(model, cache, token, graph=False, compile=False, temperature=1.0, top_k=None, generator=None):
     """step(token) -> the next token (B, 1): model.decode with this cache, then sample_next, compiled and
     captured as asked. A captured step casts the weights once (cast_once) and samples inside the graph."""
-    if graph:
-        model = cast_once(model, torch.get_autocast_dtype('cuda')) if torch.is_autocast_enabled('cuda') else model
+    if not graph:
+        return sampling_step(model, cache, compile, temperature, top_k, generator)
+    if torch.is_autocast_enabled('cuda'):
+        model = cast_once(model, torch.get_autocast_dtype('cuda'))
+    return CUDAGraphStep(sampling_step(model, cache, compile, temperature, top_k, generator), cache, token, generator)
+
+
+def sampling_step(model, cache, compile=False, temperature=1.0, top_k=None, generator=None):
+    """step(token) -> the next token: one model.decode and sample_next (what a CUDA graph captures)."""
     decode = torch.compile(model.decode, fullgraph=True, dynamic=False) if compile else model.decode
 
-    def step(t):
-        return sample_next(decode(t, cache)[:, -1], temperature, top_k, generator)
-    if graph:
-        return CUDAGraphStep(step, cache, token, generator)
+    def step(token):
+        return sample_next(decode(token, cache)[:, -1], temperature, top_k, generator)
     return step
 
 
@@ -151,12 +156,12 @@ def sample_next(logits, temperature=1.0, top_k=None, generator=None):
     """One token per row from logits (B, V); temperature 0 means greedy."""
     if temperature == 0:
         return logits.argmax(-1, keepdim=True)
-    logits = logits.float() / temperature
+    logits = logits.float() / temperature if temperature != 1.0 else logits
     if top_k is not None:  # masked_fill, not logits[mask] = ...: a boolean index waits for the device
         v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
         logits = logits.masked_fill(logits < v[:, -1:], -math.inf)
     # torch.multinomial's own way for one sample, argmax(p / q) with q ~ Exp(1) (the same tokens from the
     # same generator), without its checks of p: on a GPU they are a dozen more kernels a token
-    probs = F.softmax(logits, dim=-1)
+    probs = F.softmax(logits, dim=-1, dtype=torch.float32)
     q = torch.empty_like(probs).exponential_(generator=generator)
     return torch.div(probs, q, out=q).argmax(-1, keepdim=True)

@@ -195,12 +195,13 @@ def toeplitz_convolution(x, kernel):
 
 
 TOEPLITZ_MAX_T = 1024  # longer sequences: the (n, T, T) matrices would cost more memory than the FFT saves time
+FORMS_OF = None  # None: the forms for the device each op runs on; 'cuda': a GPU's anywhere (bench.py --mode=ops counts them)
 
 
 def convolve(x, kernel):
     """The learnable and EMA kernels, in the form that is fastest where it runs: the FFT on a CPU, the
     Toeplitz matmuls on a GPU (up to TOEPLITZ_MAX_T positions). The two agree (tested)."""
-    if x.device.type == 'cpu' or x.size(1) > TOEPLITZ_MAX_T:
+    if (FORMS_OF or x.device.type) == 'cpu' or x.size(1) > TOEPLITZ_MAX_T:
         return causal_convolution(x, kernel)
     return toeplitz_convolution(x, kernel)
 
@@ -387,12 +388,13 @@ def check_attention(config):
 class KVCache:
     """The attention's keys and values of the positions encoded so far, in buffers of block_size
     positions allocated at first use and reused when the context is encoded again. A decoding step
-    attends to all block_size of them, so that its shapes never change (see GPT.decode), through
-    `bias`, which is 0 at the positions a row has and -inf at the others: kept up to date as tokens
-    come, it costs one write per step (a mask computed from the position costs several calls)."""
+    attends to all block_size of them, so that its shapes never change (see GPT.decode), through a
+    mask that every layer shares (Cache.attention_mask), 0 at the positions a row has and -inf at the
+    others: kept up to date as tokens come, it costs one write a step (a mask computed from the
+    position costs several calls, and one a layer would cost as many writes)."""
 
-    def __init__(self, size):
-        self.size, self.k, self.v = size, None, None
+    def __init__(self, size, cache):
+        self.size, self.cache, self.k, self.v = size, cache, None, None
 
     def fill(self, k, v):
         """Keep k, v (B, n_head, T, head_dim) of a whole sequence from position 0."""
@@ -400,29 +402,23 @@ class KVCache:
         if self.k is None or self.k.shape[0] != B or self.k.dtype != k.dtype:
             # zeros, not empty: masked keys still enter the matmuls, and 0 * NaN would be NaN
             self.k, self.v = k.new_zeros(B, H, self.size, D), v.new_zeros(B, H, self.size, D)
-            self.bias, self.batch = k.new_empty(B, 1, 1, self.size), torch.arange(B, device=k.device)
+            self.batch = torch.arange(B, device=k.device)
         self.k[:, :, :T] = k
         self.v[:, :, :T] = v
-        self.bias[..., :T] = 0
-        self.bias[..., T:] = -math.inf
+        self.cache.attention_mask(B, T, self.size, k.dtype, k.device)
 
     def step(self, k, v, pos):
-        """Keep one token's k, v at position pos (0-d, or one per row): the buffers, and the bias."""
+        """Keep one token's k, v at position pos (0-d, or one per row); the keys, values and mask to attend to."""
         if pos.dim() == 0:  # every row at one position: the cheaper writes
             self.k.index_copy_(2, pos.view(1), k)
             self.v.index_copy_(2, pos.view(1), v)
-            self.bias.index_fill_(3, pos.view(1), 0)
         else:
             self.k[self.batch, :, pos] = k[:, :, 0]
             self.v[self.batch, :, pos] = v[:, :, 0]
-            self.bias[self.batch, 0, 0, pos] = 0
-        return self.k, self.v, self.bias
-
-    def restart(self, rows):
-        self.bias[rows] = -math.inf
+        return self.k, self.v, self.cache.bias
 
     def tensors(self):
-        return [self.k, self.v, self.bias]
+        return [self.k, self.v]
 
 
 class CausalSelfAttention(nn.Module):
@@ -455,8 +451,8 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
-    def new_cache(self):
-        return KVCache(self.block_size)
+    def new_cache(self, cache):
+        return KVCache(self.block_size, cache)
 
 
 class LinearCache:
@@ -528,7 +524,7 @@ class LinearAttention(nn.Module):
             o = F.group_norm(o.transpose(1, 2).reshape(B * T, C), H).view(B, T, C)
         return self.resid_dropout(self.c_proj(o.to(x.dtype)))
 
-    def new_cache(self):
+    def new_cache(self, cache):
         return LinearCache()
 
 
@@ -568,7 +564,7 @@ class Block(nn.Module):
 
     def new_cache(self, cache, layer):
         """This block's part of the Cache `cache`; layer: its index among the blocks with a wavelet."""
-        return LayerCache(self.attn.new_cache(), WaveletCache(cache, layer, self.wavelet.span) if self.wavelet else None)
+        return LayerCache(self.attn.new_cache(cache), WaveletCache(cache, layer, self.wavelet.span) if self.wavelet else None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -687,7 +683,7 @@ class Cache:
 
     def __init__(self, model):
         self.pos, self.together = None, True  # together: every row at one position (the cheaper step)
-        self.kernels = None
+        self.kernels, self.bias = None, None
         spans = [block.wavelet.span for block in model.transformer.h if block.wavelet is not None]
         self.span = spans[0] if spans else 0
         layer = itertools.count()
@@ -704,6 +700,14 @@ class Cache:
         self.pos.fill_(T)
         self.together = True
 
+    def attention_mask(self, B, T, size, dtype, device):
+        """The keys' mask that every softmax attention layer reads, (B, 1, 1, size), for a context of T tokens:
+        0 at the positions each row has, -inf after. In the dtype of the keys: autocast would cast it at every layer."""
+        if self.bias is None or self.bias.shape[0] != B or self.bias.dtype != dtype:
+            self.bias = torch.empty(B, 1, 1, size, dtype=dtype, device=device)
+        self.bias[..., :T] = 0
+        self.bias[..., T:] = -math.inf
+
     def keep_kernel(self, layer, kernel):
         """Wavelet layer `layer`'s kernel (span, n), kept as (n, span) in float32 for decoding."""
         if self.kernels is None or self.kernels.device != kernel.device or self.kernels.size(1) != kernel.size(1):
@@ -712,9 +716,14 @@ class Cache:
         self.kernels[layer] = kernel.detach().t()
 
     def turn(self, pos):
-        """Before a decoding step at pos (0-d, or one per row): the ring slot pos % span of the new token,
-        and each wavelet kernel in the rings' order, entry r weighing slot r, the input (pos - r) % span
-        steps back. One gather for all layers: three calls a step, not three a layer."""
+        """Before a decoding step at pos (0-d, or one per row), what every layer shares: the attention mask
+        opened at pos; the ring slot pos % span of the new token, and each wavelet kernel in the rings' order,
+        entry r weighing slot r, the input (pos - r) % span steps back (one gather for all layers)."""
+        if self.bias is not None:
+            if pos.dim() == 0:
+                self.bias.index_fill_(3, pos.view(1), 0)
+            else:
+                self.bias[self.rows, 0, 0, pos] = 0
         if self.kernels is None:
             return
         self.slot = self.slots[0] if pos.dim() == 0 else self.slots
@@ -733,6 +742,8 @@ class Cache:
         decoding takes a position per row."""
         self.pos[rows] = 0
         self.together = False
+        if self.bias is not None:
+            self.bias[rows] = -math.inf
         for layer in self.layers:
             for part in (layer.attn, layer.wavelet):
                 if part is not None and hasattr(part, 'restart'):
@@ -741,7 +752,7 @@ class Cache:
     def tensors(self):
         """Every tensor a decoding step writes (to put them back after a trial run)."""
         wavelet = [self.slots, self.kernels, self.turned] if self.kernels is not None else []
-        return [self.pos] + wavelet + [t for layer in self.layers for part in layer if part is not None
+        return [self.pos] + ([self.bias] if self.bias is not None else []) + wavelet + [t for layer in self.layers for part in layer if part is not None
                                        for t in part.tensors()]
 
 
