@@ -133,7 +133,7 @@ def import_pyplot():
 def draw(levels, before, after, mode, layer, source, title):
     """The figure: one row per level, the kernels on the left, one coordinate before and after on the right."""
     plt = import_pyplot()
-    fig, axes = plt.subplots(len(levels), 2, figsize=(12, 1.55 * len(levels) + 1.3), squeeze=False,
+    fig, axes = plt.subplots(len(levels), 2, figsize=(11, 1.5 * len(levels) + 1.3), squeeze=False,
                              gridspec_kw=dict(width_ratios=(1, 2)))
     tokens = np.arange(len(before))
     for row, (level, (left, right)) in enumerate(zip(levels, axes)):
@@ -163,8 +163,8 @@ def draw(levels, before, after, mode, layer, source, title):
         right.set_title(f"coordinate {i} ({name}) along the prompt", fontsize=9, loc='left')
         right.set_ylabel('value')
         if row == 0:
-            left.legend(fontsize=7, loc='upper right')
-            right.legend(fontsize=7, loc='upper right', ncol=2)
+            left.legend(fontsize=8, loc='upper right')
+            right.legend(fontsize=8, loc='upper right', ncol=2)
     axes[-1, 0].set_xlabel('lag: tokens back from the current one (0 = the current token)')
     axes[-1, 1].set_xlabel(f'token position in the prompt ({source})')
     fig.suptitle(title, fontsize=11)
@@ -202,7 +202,7 @@ def main(argv):
         text = tok.decode(ids).replace('\n', ' ')
         title += f'\nthe prompt: "{text if len(text) <= 130 else text[:127] + "..."}"'
     fig = draw(levels, before, after, config.wavelet, layer, source, title)
-    print(f"wrote {save_figure(fig, output, dpi=90)}")
+    print(f"wrote {save_figure(fig, output, dpi=80)}")
 
 
 if __name__ == '__main__':
