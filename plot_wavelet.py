@@ -130,9 +130,11 @@ def import_pyplot():
     return plt
 
 
-def draw(levels, before, after, mode, layer, source, title):
-    """The figure: one row per level, the kernels on the left, one coordinate before and after on the right."""
+def draw(levels, before, after, mode, layer, source, title, token_text=None):
+    """The figure: one row per level, the kernels on the left, one coordinate before and after on the right.
+    token_text: each token as text, written under the positions of a short prompt (or None)."""
     plt = import_pyplot()
+    from matplotlib.ticker import MaxNLocator
     fig, axes = plt.subplots(len(levels), 2, figsize=(11, 1.5 * len(levels) + 1.3), squeeze=False,
                              gridspec_kw=dict(width_ratios=(1, 2)))
     tokens = np.arange(len(before))
@@ -153,6 +155,7 @@ def draw(levels, before, after, mode, layer, source, title):
             left.plot(lag, level.box[:reach], color='k', linestyle='--', linewidth=1.2, drawstyle='steps-mid',
                       label='Haar box 1/k' + (' (the start)' if mode == 'learnable' else ''))
         left.axhline(0, color='0.7', linewidth=0.5)
+        left.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 4, 5, 10]))
         left.set_title(f"{name}: coordinates {level.first}..{level.last - 1}", fontsize=9, loc='left')
         left.set_ylabel('weight')
         # right: the coordinate of this level whose input varies most, before and after
@@ -161,12 +164,16 @@ def draw(levels, before, after, mode, layer, source, title):
         right.plot(tokens, after[:, i], color='tab:red', linewidth=1.4, label=f'after: mean of the last {level.k} tokens'
                    if mode == 'haar' else 'after: the kernel applied')
         right.set_title(f"coordinate {i} ({name}) along the prompt", fontsize=9, loc='left')
+        right.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 4, 5, 10]))
+        if token_text is not None and len(token_text) <= 48:
+            right.set_xticks(tokens, [t if t.strip() else '_' for t in token_text], fontsize=8, family='monospace')
         right.set_ylabel('value')
         if row == 0:
             left.legend(fontsize=8, loc='upper right')
             right.legend(fontsize=8, loc='upper right', ncol=2)
     axes[-1, 0].set_xlabel('lag: tokens back from the current one (0 = the current token)')
-    axes[-1, 1].set_xlabel(f'token position in the prompt ({source})')
+    shown = token_text is not None and len(token_text) <= 48
+    axes[-1, 1].set_xlabel(f"token {'(_ is a space)' if shown else 'position'} in the prompt ({source})")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
@@ -197,11 +204,12 @@ def main(argv):
         title += "\na haar run: its kernels are the fixed Haar boxes, nothing is learned"
     elif config.wavelet == 'learnable':
         title += f"\nlearned kernels at iter {ckpt.get('iter_num', '?')}, each started as the Haar box of its level"
-    tok = tokenizer_for(ckpt['meta'])
+    tok, token_text = tokenizer_for(ckpt['meta']), None
     if tok.name in ('chars', 'bytes'):  # text that needs no library or model to read: shown, on one line
         text = tok.decode(ids).replace('\n', ' ')
         title += f'\nthe prompt: "{text if len(text) <= 130 else text[:127] + "..."}"'
-    fig = draw(levels, before, after, config.wavelet, layer, source, title)
+        token_text = [tok.decode([i]) for i in ids]
+    fig = draw(levels, before, after, config.wavelet, layer, source, title, token_text)
     print(f"wrote {save_figure(fig, output, dpi=80)}")
 
 
