@@ -375,6 +375,8 @@ def start_run(c, variant_plan, variant, seed, slot):
         [f'--{k}={v}' for k, v in overrides.items()] + [f'--seed={seed}', f'--out_dir={out}', f"--init_from={init}"]
     if init != 'resume' and os.path.exists(log_path) and 'overwrite' in base:
         args.append('--overwrite=True')  # this comparison's own run, stopped before its first checkpoint
+    if init == 'resume' and checkpoint_iter(out) >= overrides.get('max_iters', c['max_iters']):
+        args.append('--eval_only=True')  # trained to the end, but the log lost its last evaluation: that one again
     env, output = dict(os.environ), None
     if c['jobs'] > 1:
         if not c['threads']:
@@ -391,6 +393,14 @@ def start_run(c, variant_plan, variant, seed, slot):
                     stderr=subprocess.STDOUT if output else None)
     p.slot = slot
     return p, output
+
+
+def checkpoint_iter(folder):
+    """The step of the checkpoint in folder (read in place, not loaded); -1 if it cannot be read."""
+    try:
+        return torch.load(os.path.join(folder, CHECKPOINT), map_location='cpu', mmap=True, weights_only=True)['iter_num']
+    except Exception:  # train.py says what is wrong with it when it resumes
+        return -1
 
 
 def free_slot(running, c):
@@ -704,7 +714,7 @@ def plot(runs, path, title, notes=None):
             ax.set_xlabel(xl)
             ax.set_ylabel(f'val loss, bits/token ({what})')
             ax.grid(alpha=0.3)
-            if what == 'closer':  # from the second evaluation down: the first (and a conversion's jump) is above
+            if what == 'closer' and hi > lo:  # from the second evaluation down: the first (a jump) is above
                 ax.set_ylim(lo - 0.02 * (hi - lo), hi)
     handles, labels = axes[0][0].get_legend_handles_labels()  # below the plots: it covers no curve
     ncol = max(1, min(4, len(labels), 120 // (max(map(len, labels)) + 8)))

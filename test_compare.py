@@ -174,6 +174,12 @@ def test_a_failing_run_is_named_with_its_log_and_the_others_stop(tmp_path, run_s
     assert 'diverged' in last and 'once the cause is fixed' in last, last  # its own words, and no false promise
     assert 'diverged' in (tmp_path / 'res/runs/boom/seed1/train.out').read_text()
     assert torch.load(tmp_path / 'res/runs/none/seed1/ckpt.pt', weights_only=True)['iter_num'] > 0  # stopped, saved
+    # again: this attempt's words in train.out, alone (the attempt before in train.previous.out), not buried
+    boom = [a for a in args if not a.startswith('--variants')] + ['--variants=boom:learning_rate=1e30+grad_clip=0.0+warmup_iters=0']
+    r = run_script(['compare.py', '--results=res', '--jobs=2', '--eval_interval=1'] + boom, tmp_path)
+    out = tmp_path / 'res/runs/boom/seed1'
+    assert r.returncode == 1 and 'diverged' in r.stderr.strip().splitlines()[-1], r.stderr
+    assert (out / 'train.out').read_text().count('diverged') == 1 and 'diverged' in (out / 'train.previous.out').read_text()
 
 
 def test_runs_of_your_own_get_a_table_and_curves(tmp_path, run_script, text_dataset):
@@ -259,6 +265,8 @@ def test_runs_that_cannot_be_compared_are_refused_and_partial_ones_said(tmp_path
     run('stopped', curve=((0, 3.0), (10, 2.5)), max_iters=30)
     run('live', curve=((0, 3.0), (10, 2.4)), max_iters=30)
     (tmp_path / 'out' / 'live' / 'train.lock').write_text(f"the run with pid {os.getpid()} (train.py)")
+    gone = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+    (tmp_path / 'out' / 'stopped' / 'train.lock').write_text(f"the run with pid {gone.stdout.strip()} (train.py)")
     r = run_scripts([['compare.py', '--runs=out/a,out/a', '--results=new'],
                      ['compare.py', '--runs=out/a,out/a/', '--results=new'],
                      ['compare.py', '--runs=out/a,out/other', '--results=new'],
@@ -396,6 +404,8 @@ def test_the_runs_die_with_the_comparison_however_it_dies(tmp_path, repo, text_d
     while time.time() < deadline and any(map(alive, pids)):
         time.sleep(0.2)
     assert not any(map(alive, pids))
+    if how == 'SIGHUP':  # compare.py itself saw it, stopped each run (SIGTERM: it saves) and waited for them
+        assert p.returncode == 130
     for v in ('none', 'haar'):  # each stopped as on SIGTERM: saved first
         assert (tmp_path / 'res' / 'runs' / v / 'seed1' / 'ckpt.pt').exists()
 
@@ -415,3 +425,18 @@ def test_without_pdeathsig_a_watcher_ends_the_child(tmp_path, repo):
     while time.time() < deadline and (alive(child) or alive(watcher)):
         time.sleep(0.2)
     assert not alive(child) and not alive(watcher)
+
+
+def test_a_run_whose_log_was_torn_goes_on_from_its_checkpoint(tmp_path, run_script, text_dataset):
+    """A full disk cut the last evaluation short: the comparison run again mends the log and goes on (here the
+    checkpoint is at the end already: its last evaluation is made again, the same number)."""
+    text_dataset(tmp_path)
+    args = ['compare.py', '--results=res'] + JOBS_ARGS + ['--variants=none', '--seeds=1']
+    assert run_script(args, tmp_path).returncode == 0
+    log = tmp_path / 'res/runs/none/seed1/log.jsonl'
+    final = json.loads(log.read_text().splitlines()[-1])
+    log.write_bytes(log.read_bytes()[:-20])
+    r = run_script(args, tmp_path)
+    assert r.returncode == 0 and 'its torn last line cut off' in r.stdout, r.stderr
+    assert load_runs(str(tmp_path / 'res'))[0]['none'][1]['records'][-1]['val_loss'] == final['val_loss']
+    assert f"| none | " in r.stdout and json.loads((tmp_path / 'res/summary.json').read_text())['none']['complete']
