@@ -30,8 +30,8 @@ class TrainConfig:
     init_from: str = 'scratch'    # 'scratch' | 'resume' (from out_dir/ckpt.pt) | another run's ckpt.pt: start from
                                   # its weights (e.g. convert softmax to attention='linear'), a new optimiser
     overwrite: bool = False       # a new run (not resume) may replace the checkpoint and log already in out_dir
-    resume_with_changes: bool = False  # resume with other RESUMED settings (seed, batch_size, learning_rate...) than
-                                  # the checkpoint's: the run then differs from one that was never stopped
+    resume_with_changes: bool = False  # resume with another seed, batch size, learning rate or schedule (RESUMED)
+                                       # than the checkpoint's: the run then differs from one never stopped
     eval_interval: int = 250      # evaluate, log and checkpoint every this many iterations
     eval_iters: int = 20          # evaluation uses eval_iters * batch_size * world_size fixed windows per split
     eval_only: bool = False       # evaluate the checkpoint (with init_from='resume') or the init, then stop
