@@ -4,6 +4,7 @@ No network: downloads are tested against a local HTTP server, Hugging Face and t
     python -m pytest -q test_prepare.py
 """
 import http.server
+import importlib
 import json
 import os
 import subprocess
@@ -25,10 +26,21 @@ from prepare import bpe, common, maestro, youtubemix  # noqa: E402
 import texts  # noqa: E402
 from tokens import gpt2, midi, mulaw  # noqa: E402
 
-REAL_DATA = os.path.join(REPO, "..", "shared", "data")
-mido = pytest.importorskip("mido")
-pytest.importorskip("scipy")
-from scipy.io import wavfile  # noqa: E402
+REAL_DATA = os.environ.get("WAVELETGPT_REAL_DATA", "")  # a folder with midi/ and audio/ of real files, if you have one
+
+
+def optional(name):
+    """An optional package (README, Install), or None: the tests that need it skip without it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+mido = optional("mido")
+wavfile = optional("scipy.io.wavfile")
+needs_mido = pytest.mark.skipif(mido is None, reason="needs mido (optional, for MIDI)")
+needs_scipy = pytest.mark.skipif(wavfile is None, reason="needs scipy (optional, for audio)")
 
 
 def run_prepare(name, *args, env=None):
@@ -67,6 +79,7 @@ def assert_file_split(meta):
 
 # ---------------------------------------------------------------- mu-law, WAV in and out
 
+@needs_scipy
 def test_mulaw_endpoints_and_monotonic():
     enc, dec = mulaw.mulaw_encode, mulaw.mulaw_decode
     assert enc([-1.0, 0.0, 1.0]).tolist() == [0, 128, 255]
@@ -79,6 +92,7 @@ def test_mulaw_endpoints_and_monotonic():
     assert enc(levels).tolist() == list(range(256))
 
 
+@needs_scipy
 def test_mulaw_round_trip_error_bound():
     x = np.random.default_rng(0).uniform(-1, 1, 100_000) ** 3  # many quiet samples, as in music
     err = np.abs(mulaw.mulaw_decode(mulaw.mulaw_encode(x)) - x)
@@ -110,6 +124,7 @@ def sine(freq, rate, n, amplitude=0.5):
     return amplitude * np.sin(2 * np.pi * freq * np.arange(n) / rate)
 
 
+@needs_scipy
 def test_44k_stereo_float_becomes_16k_mono_with_the_same_pitch(tmp_path):
     n = 50_000  # 1.13 s; 50000 * 16000 / 44100 = 18140.6 samples at 16 kHz
     left = sine(440, 44100, n)
@@ -123,6 +138,7 @@ def test_44k_stereo_float_becomes_16k_mono_with_the_same_pitch(tmp_path):
     assert np.sqrt(np.mean(x[1000:-1000] ** 2)) == pytest.approx(0.8 * 0.5 / np.sqrt(2), rel=0.03)  # mono = mean
 
 
+@needs_scipy
 def test_resampling_filters_out_what_16k_cannot_hold():
     x = sine(12_000, 44100, 44100)  # above 8 kHz: dropping samples would alias it to 4 kHz at full level
     y = mulaw.resample_to_16k(x, 44100)
@@ -130,8 +146,10 @@ def test_resampling_filters_out_what_16k_cannot_hold():
     assert mulaw.resample_to_16k(x, 16000) is x
 
 
+@needs_scipy
 @pytest.mark.parametrize("kind,rate,channels", [("int16", 16000, 1), ("int24", 48000, 2),
                                                  ("uint8", 8000, 1), ("float32", 22050, 2)])
+@needs_scipy
 def test_read_wav_formats(tmp_path, kind, rate, channels):
     x = sine(300, rate, rate // 4, 0.7)
     path = str(tmp_path / f"{kind}.wav")
@@ -141,6 +159,7 @@ def test_read_wav_formats(tmp_path, kind, rate, channels):
     assert np.abs(y - x).max() < {"uint8": 0.01}.get(kind, 1e-4)
 
 
+@needs_scipy
 def test_write_wav_is_16k_mono_16bit_and_round_trips(tmp_path):
     ids = np.tile(np.arange(256, dtype=np.uint8), 20)
     path = str(tmp_path / "out.wav")
@@ -153,6 +172,7 @@ def test_write_wav_is_16k_mono_16bit_and_round_trips(tmp_path):
 
 # ---------------------------------------------------------------- youtubemix.py end to end
 
+@needs_scipy
 def test_split_files_is_the_standard_youtubemix_split():
     names = [f"out{i}.wav" for i in np.random.default_rng(0).permutation(241)]
     files = youtubemix.split_files(sorted(names, key=youtubemix.natural_key))
@@ -173,6 +193,7 @@ def make_audio_folder(folder, names):
         write_wav_file(os.path.join(folder, name), x if channels == 1 else np.stack([x, x], 1), rate, kind)
 
 
+@needs_scipy
 def test_youtubemix_folder_with_bad_files(tmp_path):
     src, out = str(tmp_path / "in"), str(tmp_path / "ytm")
     make_audio_folder(src, ["clip10.wav", "clip2.wav", "clip1.wav", "clip3.wav"])
@@ -198,6 +219,7 @@ def test_youtubemix_folder_with_bad_files(tmp_path):
     assert meta["prepare"] == f"python prepare/youtubemix.py --input {src} --out {out}"
 
 
+@needs_scipy
 def test_youtubemix_two_files_cut_in_time(tmp_path):
     src, out = str(tmp_path / "in"), str(tmp_path / "ytm")
     make_audio_folder(src, ["a.wav", "b.wav"])
@@ -210,6 +232,7 @@ def test_youtubemix_two_files_cut_in_time(tmp_path):
     assert meta["tokens"]["train"] == pytest.approx(0.9 * total, abs=2)
 
 
+@needs_scipy
 @pytest.mark.parametrize("contents", [{}, {"junk.wav": b"nonsense" * 10, "empty.wav": b"", "x.flac": b"fLaC"}])
 def test_youtubemix_no_usable_file_is_a_one_line_error(tmp_path, contents):
     src, out = tmp_path / "in", str(tmp_path / "ytm")
@@ -220,6 +243,7 @@ def test_youtubemix_no_usable_file_is_a_one_line_error(tmp_path, contents):
     assert_clean_failure(code, err, out)
 
 
+@needs_scipy
 def test_youtubemix_download_path_with_a_fake_hugging_face(tmp_path, monkeypatch, capsys):
     clips = tmp_path / "made"
     make_audio_folder(str(clips), [f"out{i}.wav" for i in range(4)])
@@ -248,6 +272,7 @@ def test_youtubemix_download_path_with_a_fake_hugging_face(tmp_path, monkeypatch
     assert "\n" not in str(e.value)
 
 
+@needs_scipy
 def test_failed_or_interrupted_rebuild_keeps_the_old_dataset(tmp_path, monkeypatch):
     src, out = str(tmp_path / "in"), str(tmp_path / "ytm")
     make_audio_folder(src, ["a.wav", "b.wav", "c.wav"])
@@ -300,6 +325,7 @@ def tempo(tick, bpm):
     return tick, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))
 
 
+@needs_mido
 def test_midi_tokens_by_hand(tmp_path):
     """Two tracks, a tempo change, the pedal, a drum note, note-on velocity 0 as note-off."""
     tempo_track = [tempo(0, 120), tempo(960, 240)]  # 480 ticks a beat: 0.5 s a beat, from 1 s on 0.25 s
@@ -311,6 +337,7 @@ def test_midi_tokens_by_hand(tmp_path):
         VEL + 19, ON + 60, SHIFT + 99, VEL + 24, ON + 64, SHIFT + 24, OFF + 60, SHIFT + 24, OFF + 64]
 
 
+@needs_mido
 def test_midi_restrike_under_pedal_long_gaps_short_notes_and_leading_silence(tmp_path):
     events = [pedal(0, 100), note(1500, 62), note(1550, 62, off=True), note(1650, 62), note(1700, 62, off=True),
               pedal(2000, 10), note(3500, 70, 9), note(3500, 70, off=True)]  # 1 tick = 1 ms below
@@ -336,6 +363,7 @@ def random_midi(path, rng):
     return save_midi(path, tracks, ticks_per_beat=int(rng.choice([96, 384, 480, 960])))
 
 
+@needs_mido
 def test_midi_round_trip_tokens_to_midi_to_tokens(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(12):
@@ -346,6 +374,7 @@ def test_midi_round_trip_tokens_to_midi_to_tokens(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
 
 
+@needs_mido
 def test_any_token_sequence_decodes_to_a_valid_midi(tmp_path):
     ids = np.random.default_rng(1).integers(0, midi.VOCAB_SIZE, 3000)
     path = midi.write_midi(ids, str(tmp_path / "gen.mid"))
@@ -368,6 +397,7 @@ def make_midi_folder(folder, names, seed=0):
         random_midi(os.path.join(folder, name), rng)
 
 
+@needs_mido
 def test_maestro_folder_without_csv_and_bad_files(tmp_path):
     src, out = str(tmp_path / "in"), str(tmp_path / "maestro")
     make_midi_folder(src, [f"piece{i}.mid" for i in range(6)] + ["sub/piece6.MIDI"])
@@ -390,6 +420,7 @@ def test_maestro_folder_without_csv_and_bad_files(tmp_path):
         assert splits[split].tolist() == expect.tolist()
 
 
+@needs_mido
 def test_maestro_zip_with_official_csv_and_a_corrupt_member(tmp_path):
     made = str(tmp_path / "made")
     names = [f"2018/perf{i}.midi" for i in range(5)]
@@ -423,6 +454,7 @@ def test_maestro_zip_with_official_csv_and_a_corrupt_member(tmp_path):
     assert_clean_failure(*run_prepare("maestro", "--input", zip_path, "--out", out + "2")[::2], out + "2")
 
 
+@needs_mido
 @pytest.mark.parametrize("contents", [{}, {"a.mid": b"garbage", "b.midi": b""}, {"notes.txt": b"hello"}])
 def test_maestro_no_usable_file_is_a_one_line_error(tmp_path, contents):
     src, out = tmp_path / "in", str(tmp_path / "maestro")
@@ -433,6 +465,7 @@ def test_maestro_no_usable_file_is_a_one_line_error(tmp_path, contents):
     assert_clean_failure(code, err, out)
 
 
+@needs_mido
 def test_maestro_hash_split_is_deterministic_and_mixed():
     names = [f"{composer}_{i}.mid" for composer in ("Bach", "Chopin", "Liszt") for i in range(20)]
     files = maestro.split_by_hash(names)
@@ -553,7 +586,9 @@ def test_download_whole_truncated_and_wrong_size(tmp_path, server, monkeypatch):
 
 # ---------------------------------------------------------------- the real files, where present
 
-@pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="../shared/data is not here (it is optional)")
+@needs_mido
+@needs_scipy
+@pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="set WAVELETGPT_REAL_DATA to a folder of real files")
 def test_real_files(tmp_path):
     midis = sorted(os.listdir(os.path.join(REAL_DATA, "midi")))[::30]  # 5 of the 150; all 150 pass by hand
     for name in midis:
