@@ -288,3 +288,29 @@ def test_quick_start():
     seconds = float(re.search(r'wall ([\d.]+) s', text('results/quickstart/train_threads1.txt'))[1])
     says('README.md', f"(validation loss {final:.3f} nats = {final / LN2:.2f} bits per character)",
          f"it took {int(seconds) // 60} min {round(seconds) % 60} s with `--threads=1`")
+
+
+def test_positions_table():
+    """results/supra_positions/README.md's ranges, from the table beside it (ms per token, each row 128 positions)."""
+    rows = [[float(c) for c in line.strip('| \n').split('|')[1:]] for line in
+            open(os.path.join(ROOT, 'results', 'supra_positions', 'table.md')) if re.match(r'\| \d', line)]
+    softmax, softmax_haar, linear, linear_haar = zip(*rows)
+    added = [b - a for a, b in zip(softmax + linear, softmax_haar + linear_haar)]
+    says('results/supra_positions/README.md',
+         f"the softmax rows are the fastest, {min(softmax):.2f}-{max(softmax):.2f} ms against {min(linear):.2f}-"
+         f"{max(linear):.2f} ms for linear attention; the wavelet adds {min(added):.2f}-{max(added):.2f} ms to either")
+
+
+def test_long_comparisons_times():
+    """'about 30 minutes' and 'about 1.5 hours': the runs' own times (the last `time` of each log) added up."""
+    def total(results):
+        return sum(json.loads(open(f).readlines()[-1])['time']
+                   for f in glob.glob(os.path.join(ROOT, 'results', results, 'runs', '*', 'seed*', 'log.jsonl')))
+    for results in ('books', 'piano', 'midi'):
+        assert round(total(results) / 600) * 10 == 30, results
+    for results in ('fourier', 'supra_piano'):
+        assert round(total(results) / 1800) / 2 == 1.5, results
+    says('README.md', 'python compare.py config/compare_books.py # the text runs below, about 30 minutes')
+    says('docs/wavelet.md', '# the runs below, about 30 minutes per dataset')
+    says('docs/fourier_head.md', '# the table below, about 1.5 hours on 2 CPU cores')
+    says('docs/supra.md', '`python compare.py config/compare_supra_piano.py` makes it first (about 1.5 hours')
