@@ -314,3 +314,23 @@ def test_long_comparisons_times():
     says('docs/wavelet.md', '# the runs below, about 30 minutes per dataset')
     says('docs/fourier_head.md', '# the table below, about 1.5 hours on 2 CPU cores')
     says('docs/supra.md', '`python compare.py config/compare_supra_piano.py` makes it first (about 1.5 hours')
+
+
+def test_wavelet_prose():
+    """docs/wavelet.md's and docs/supra.md's sentences on the same runs."""
+    gaps = {r: paired(r, 'haar', 'none') for r in ('books', 'piano', 'midi')}
+    sizes = [-m for m, _ in gaps.values()]
+    spreads = [-m / sd for m, sd in gaps.values()]
+    says('docs/wavelet.md', f"by {min(sizes):.2f} to {max(sizes):.2f} nats: {min(spreads):.0f} to "
+                            f"{round(max(spreads), -1):.0f} times the seed-to-seed spread")
+    kept = [1 - paired(r, 'haar+wavelet_window=32', 'haar')[0] / -paired(r, 'haar', 'none')[0]
+            for r in ('books_ablation', 'piano_ablation')]
+    assert round(kept[0] * 5) == 1 and round(kept[1] * 5) == 2, kept  # 'a fifth of the gain on text, two fifths on audio'
+    says('docs/wavelet.md', 'keeps a fifth of the gain on text, two fifths on audio')
+    behind = [paired(r, 'converted', v)[0] for r in ('supra_books', 'supra_piano') for v in ('softmax', 'scratch')]
+    assert (round(min(behind), 1), round(max(behind), 1)) == (0.2, 0.3), behind
+    says('docs/supra.md', 'the converted model is 0.2-0.3 nats behind both its source and the scratch model',
+         f"(audio {mean(finals('supra_piano', 'softmax')):.3f} vs {mean(finals('piano', 'none')):.3f} nats)",
+         f"(text {paired('supra_books', 'softmax_haar', 'softmax')[0]:+.3f}; "
+         f"audio {paired('supra_piano', 'softmax_haar', 'softmax')[0]:+.3f})",
+         f"{paired('supra_books', 'converted_haar', 'softmax')[0]:+.3f} nats against softmax on text")
