@@ -334,3 +334,21 @@ def test_wavelet_prose():
          f"(text {paired('supra_books', 'softmax_haar', 'softmax')[0]:+.3f}; "
          f"audio {paired('supra_piano', 'softmax_haar', 'softmax')[0]:+.3f})",
          f"{paired('supra_books', 'converted_haar', 'softmax')[0]:+.3f} nats against softmax on text")
+
+
+def test_equal_info_coder_version_2():
+    """results/equal_info/README.md's and docs/equal_info.md's numbers of coder version 2, from what its commands
+    printed (logs/prepare_pydocs_ei16_v2.txt, logs/decode_pydocs_ei16_v2.json)."""
+    prepared = text('results/equal_info/logs/prepare_pydocs_ei16_v2.txt')
+    splits = {m[0]: m for m in re.findall(r'(train|val|test): ([\d,]+) bytes -> ([\d,]+) windows, [\d.]+ bytes per window; '
+                                          r'M1 ([\d.]+) bits per byte inside the windows; ([\d,]+) bytes/s', prepared)}
+    with open(os.path.join(ROOT, 'results', 'equal_info', 'logs', 'decode_pydocs_ei16_v2.json')) as f:
+        decoded = json.load(f)
+    train = splits['train']
+    says('results/equal_info/README.md',
+         f"split into {train[2]} / {splits['val'][2]} / {splits['test'][2]} windows, M1 {float(train[3]):.2f} bits per byte",
+         f"with {decoded['mismatched_windows']} of {decoded['windows']:,} windows different",
+         f"compressed at {int(train[4].replace(',', '')) / 1000:.0f} kB/s and decompressed at "
+         f"{decoded['bytes_per_second'] / 1000:.0f} kB/s")
+    says('docs/equal_info.md', f"{decoded['mismatched_windows']} of {decoded['windows']:,} windows differ",
+         f"--check=True`, {decoded['seconds']:.0f} s;")
