@@ -99,8 +99,10 @@ def claim_out_dir(out_dir):
             f.close()  # no lock to hold: the file only says who runs here
     except OSError as e:
         raise ConfigError(f"cannot write in out_dir={out_dir!r} ({e.strerror}); use a folder you can write to")
-    with suppress(FileNotFoundError):
-        os.remove(os.path.join(out_dir, CHECKPOINT + '.tmp'))  # ours (save_checkpoint's); no other file is touched
+    partial = os.path.join(out_dir, CHECKPOINT + '.tmp')
+    if partial_checkpoint(partial):
+        with suppress(FileNotFoundError):
+            os.remove(partial)
     try:
         yield
     finally:
@@ -110,6 +112,17 @@ def claim_out_dir(out_dir):
         for folder in made:  # a run that stopped before writing anything leaves no empty out_dir behind
             with suppress(OSError):
                 os.rmdir(folder)
+
+
+def partial_checkpoint(path):
+    """Whether path is what save_checkpoint of a killed run left: empty, or the start of torch.save's archive for
+    ckpt.pt (its first record is named ckpt.pt/...). A file of the user's of that name is left alone."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head == b'' or (head.startswith(b'PK\x03\x04') and CHECKPOINT.encode() + b'/' in head)
 
 
 CHECKPOINT_KEYS = {'model', 'model_args', 'meta'}
