@@ -495,8 +495,13 @@ def compiled_launches(c, overrides, n_layer):
     def step():
         _, losses = compiled(x, x)
         losses['loss'].backward()
-    with gpu_forms():
-        _, codes = run_and_get_code(step)
+    threads = torch.get_num_threads()  # one: with more, inductor's C++ for the Toeplitz form's gradient corrupts
+    torch.set_num_threads(1)           # the heap on a CPU (torch 2.13, the code before this form's changes too)
+    try:
+        with gpu_forms():
+            _, codes = run_and_get_code(step)
+    finally:
+        torch.set_num_threads(threads)
     assert len(codes) == 2, f"{len(codes)} compiled graphs, not a forward and a backward"
     return sum(len(LAUNCH.findall(code[code.index('def call('):])) for code in codes)
 
@@ -526,6 +531,7 @@ def bench_ops(c):
     in a step that make the host wait for the device, and the calls of a decoding step as a CUDA graph replays
     it; each with the GPU's forms forced, on any machine, and per block (or layer) against the first variant.
     """
+    use_threads(c['threads'])
     runs = variants(c)
     L, compile_layers = c['n_layer'], 2
     rows = {}
