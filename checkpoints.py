@@ -37,6 +37,7 @@ def save_checkpoint(path, state):
 
 
 LOCK_FILE, CHECKPOINT, LOG = 'train.lock', 'ckpt.pt', 'log.jsonl'
+LOCK_TEXT = 'the run with pid'  # how a lock file of a run begins
 
 
 def check_new_log(path, overwrite=False):
@@ -92,8 +93,12 @@ def claim_out_dir(out_dir):
             if os.path.exists(path) and os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
                 break
             f.close()  # the run before us removed the file between our open and our lock: take the new one
+        f.seek(0)
+        if f.read(len(LOCK_TEXT)) not in ('', LOCK_TEXT):  # a file of the user's of that name: not ours to empty
+            f.close()
+            raise ConfigError(f"{path} is not a lock of this project; move it, or use another out_dir")
         f.truncate(0)
-        f.write(f"the run with pid {os.getpid()} ({' '.join(sys.argv)[:120]})")
+        f.write(f"{LOCK_TEXT} {os.getpid()} ({' '.join(sys.argv)[:120]})")
         f.flush()
         if not fcntl:
             f.close()  # no lock to hold: the file only says who runs here

@@ -197,8 +197,11 @@ def test_a_new_run_never_empties_a_log_it_cannot_prove_it_may_replace(owned, run
         (owned / 'out' / name).mkdir()
         (owned / 'out' / name / 'log.jsonl').write_text(text)
     (owned / 'out' / 'mylog' / 'ckpt.pt.tmp').write_text('mine too')  # named as a partial checkpoint, not one
+    (owned / 'out' / 'mylock').mkdir()
+    (owned / 'out' / 'mylock' / 'train.lock').write_text('mine as well')  # named as a run's lock, not one
     cases = [(['train.py', '--out_dir=out/mylog'] + TINY, 'out/mylog/log.jsonl exists and is not a log that train.py'),
              (['train.py', '--out_dir=out/mylog', '--overwrite=True'] + TINY, 'is not a log that train.py wrote'),
+             (['train.py', '--out_dir=out/mylock'] + TINY, 'out/mylock/train.lock is not a lock of this project'),
              (['train.py', '--out_dir=out/nockpt'] + TINY, 'holds the log of a run whose checkpoint is gone; replace '
                                                            'it with --overwrite=True')]
     assert_refused(run_scripts, owned, cases)
