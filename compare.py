@@ -702,7 +702,7 @@ def plot(runs, path, title, notes=None):
         steps, loss = mean_curve(seed_runs)
         secs = np.array([[dict(zip((r['iter'] for r in s['records']), train_seconds(s['records'])))[t] for t in steps]
                          for s in seed_runs.values()])
-        label = f"{variant} ({len(seed_runs)} seeds)" + (f": {(notes or {})[variant]}" if (notes or {}).get(variant) else "")
+        label = f"{variant} ({len(seed_runs)} seed{'s' if len(seed_runs) > 1 else ''})" + (f": {(notes or {})[variant]}" if (notes or {}).get(variant) else "")
         for row in axes:
             for ax, x in ((row[0], step0 + np.array(steps)), (row[1], second0 + secs.mean(0))):
                 ax.plot(x, bits * loss.mean(0), color=color, label=label)
