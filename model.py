@@ -356,7 +356,9 @@ class Wavelet(nn.Module):
         token lag steps back (row 0: the current token)."""
         if self.mode != 'learnable':
             return self.fixed_kernel
-        return torch.cat([w.flatten() for w in self.kernels] + [self.zero])[self.layout]
+        taps = torch.cat([w.flatten() for w in self.kernels] + [self.zero])
+        # index_select, not taps[layout]: its gradient is an index_add, where an index's is a sort on a GPU
+        return taps.index_select(0, self.layout.flatten()).view(self.layout.shape)
 
 
 # ----------------------------------------------------------------------------------------------
