@@ -120,7 +120,8 @@ def read_log(path):
                 break
             raise UserError(f"{path} is damaged at line {n} ({reason(e, 60)}); {damaged_fix(path)}")
     if not lines or not isinstance(lines[0], dict) or not isinstance(lines[0].get('config'), dict):
-        raise UserError(f"{path} does not start with a run header; delete {os.path.dirname(path)} to train that run again")
+        raise UserError(f"{path} does not start with a run header; delete {os.path.dirname(path)} to train that run "
+                        f"again")
     records = [r for r in lines[1:] if isinstance(r, dict) and 'iter' in r]
     if not all(type(r['iter']) is int and isinstance(r.get('val_loss'), (int, float)) for r in records):
         raise UserError(f"{path} holds an evaluation without iter or val_loss; {damaged_fix(path)}")
@@ -170,10 +171,10 @@ def plan(c):
         overrides = parse_settings(settings, f"variant {variant!r}", c, TRAIN, SET_PER_RUN) \
             if settings or source is None else {}  # a variant may only start from another
         out[label] = (overrides, source)
-        first = next(iter(out.values()))[0].get('dataset', c['dataset'])
-        if overrides.get('dataset', c['dataset']) != first:
-            raise ConfigError(f"variant {variant!r} trains on data/{overrides.get('dataset', c['dataset'])}, the baseline on data/{first}: "
-                              f"losses per token of two datasets are not comparable; compare variants of one dataset")
+        first, this = next(iter(out.values()))[0].get('dataset', c['dataset']), overrides.get('dataset', c['dataset'])
+        if this != first:
+            raise ConfigError(f"variant {variant!r} trains on data/{this}, the baseline on data/{first}: losses per "
+                              f"token of two datasets are not comparable; compare variants of one dataset")
         checked[label] = check_run(dict(c, **overrides), shared | set(overrides), checked.get(source), source,
                                    f"variant {variant!r}: ", datasets)
     return out
@@ -215,16 +216,16 @@ def written_here(path):
     """Whether the summary file at path is one that compare.py wrote: summary.json of its fields for every
     variant, summary.md with its table, curves.png with our mark (or, from before the mark, matplotlib's beside
     a summary.json of ours). Only such a file is replaced."""
+    name = os.path.basename(path)
     try:
         with open(path, 'rb') as f:
-            head = f.read(1 << 16)
+            head = f.read() if name == 'summary.json' else f.read(1 << 16)
     except OSError:
         return False
-    name = os.path.basename(path)
     if name == 'summary.json':
         try:
-            summary = json.loads(open(path, 'rb').read())
-        except (OSError, ValueError):
+            summary = json.loads(head)
+        except ValueError:
             return False
         return isinstance(summary, dict) and bool(summary) and \
             all(isinstance(v, dict) and SUMMARY_FIELDS <= set(v) for v in summary.values())
@@ -297,10 +298,10 @@ def run_all(c):
                 stop_all(running, stop, signal.SIGTERM)
                 out = running_log(c, variant, seed)
                 said = last_line(out) if out else None
-                raise UserError(f"the run {variant} seed {seed} failed (exit code {code})" +
-                                (f": {said!r}" if said else "") + (f"; its output: {out}" if out else "; its message is above") +
-                                ("; the other runs stopped, each saved: once the cause is fixed, the same command goes on"
-                                 if c['jobs'] > 1 else "; once the cause is fixed, the same command goes on"))
+                raise UserError(f"the run {variant} seed {seed} failed (exit code {code})" + (f": {said!r}" if said else "") +
+                                (f"; its output: {out}" if out else "; its message is above") +
+                                ("; the other runs stopped, each saved" if c['jobs'] > 1 else "") +
+                                "; once the cause is fixed, the same command goes on")
     if stop['signal']:
         raise Interrupted(f"{stop['signal']}: every run in progress saved; run the same command again to go on")
 
@@ -702,7 +703,8 @@ def plot(runs, path, title, notes=None):
         steps, loss = mean_curve(seed_runs)
         secs = np.array([[dict(zip((r['iter'] for r in s['records']), train_seconds(s['records'])))[t] for t in steps]
                          for s in seed_runs.values()])
-        label = f"{variant} ({len(seed_runs)} seed{'s' if len(seed_runs) > 1 else ''})" + (f": {(notes or {})[variant]}" if (notes or {}).get(variant) else "")
+        note = (notes or {}).get(variant)
+        label = f"{variant} ({len(seed_runs)} seed{'s' if len(seed_runs) > 1 else ''})" + (f": {note}" if note else "")
         for row in axes:
             for ax, x in ((row[0], step0 + np.array(steps)), (row[1], second0 + secs.mean(0))):
                 ax.plot(x, bits * loss.mean(0), color=color, label=label)
