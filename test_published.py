@@ -352,3 +352,29 @@ def test_equal_info_coder_version_2():
          f"{decoded['bytes_per_second'] / 1000:.0f} kB/s")
     says('docs/equal_info.md', f"{decoded['mismatched_windows']} of {decoded['windows']:,} windows differ",
          f"--check=True`, {decoded['seconds']:.0f} s;")
+
+
+def test_equal_info_laptop_pipeline():
+    """docs/equal_info.md "On a laptop" against what its nine commands printed (results/equal_info/laptop/)."""
+    folder = os.path.join('results', 'equal_info', 'laptop')
+    steps = sorted(f for f in os.listdir(os.path.join(ROOT, folder)) if re.match(r'\d_.*\.txt$', f))
+    walls = {f: float(re.search(r'# exit 0, wall ([\d.]+) s', text(os.path.join(folder, f)))[1]) for f in steps}
+    assert len(steps) == 9
+    total = round(sum(walls.values()))
+    for f, comment in (('1_excerpt.txt', '{} s: 300 kB of text'), ('3_train_m1.txt', 'M1: {} s'),
+                       ('4_equal_info.txt', 'pydocs300k_ei16   # {} s'), ('6_decode.txt', '--check=True # {} s'),
+                       ('8_train_m2_bytes.txt', '--threads=1 # {} s'), ('9_train_m2_ei8.txt', '--threads=1 # {} s')):
+        says('docs/equal_info.md', comment.format(round(walls[f])))
+    val = re.search(r'val: [\d,]+ bytes -> ([\d,]+) windows, ([\d.]+) bytes per window; M1 ([\d.]+) bits per byte',
+                    text(os.path.join(folder, '4_equal_info.txt')))
+    differ = re.search(r'(\d+) of ([\d,]+) windows differ; identical', text(os.path.join(folder, '6_decode.txt')))
+    bpb = {kind: float(re.findall(r'final val loss [\d.]+ \([\d.]+ bits/token, ([\d.]+) bits/byte\)',
+                                  text(os.path.join(folder, f)))[-1])
+           for kind, f in (('bytes', '8_train_m2_bytes.txt'), ('ei8', '9_train_m2_ei8.txt'))}
+    per_window = float(val[2])
+    says('docs/equal_info.md', f"{total // 60} min {total % 60} s in all",
+         f"a window of 16 bits holds {per_window:.2f} bytes of the validation text (M1 spends {float(val[3]):.2f} bits "
+         f"per byte inside the windows)", f"({differ[1]} of {differ[2]} windows differ)",
+         f"{bpb['ei8']:.2f} bits per byte on EqualInfoAC[b=16, v=256], where a uniform guess would give 16 / "
+         f"{per_window:.2f} = {16 / per_window:.2f}", f"the byte baseline reads the text better, {bpb['bytes']:.2f} bits per byte")
+    assert differ[2] == val[1]
