@@ -103,8 +103,8 @@ def damaged_fix(path):
 
 def read_log(path):
     """(header, eval records) of one run's log.jsonl; a one-line error for a log that is damaged. A torn last
-    line (a write cut short, as a full disk or a crash leaves: no line end, not JSON) is left out with a
-    warning; cut_torn_line removes it before the run goes on."""
+    line (a write cut short, as a full disk or a crash leaves: no line end, not JSON) of a run that has a
+    checkpoint is left out with a warning; cut_torn_line removes it before the run goes on."""
     try:
         with open(path, 'rb') as f:
             rows = f.read().split(b'\n')
@@ -115,9 +115,9 @@ def read_log(path):
         try:
             lines.append(json.loads(row))
         except ValueError as e:  # UnicodeDecodeError is one
-            if n > len(rows):  # the tail
+            if n > len(rows) and os.path.exists(os.path.join(os.path.dirname(path), CHECKPOINT)):
                 print(f"warning: {path} ends in a torn line {n} (a write cut short): left out", file=sys.stderr)
-                break
+                break  # the run goes on from its checkpoint (cut_torn_line); without one it trains again
             raise UserError(f"{path} is damaged at line {n} ({reason(e, 60)}); {damaged_fix(path)}")
     if not lines or not isinstance(lines[0], dict) or not isinstance(lines[0].get('config'), dict):
         raise UserError(f"{path} does not start with a run header; delete {os.path.dirname(path)} to train that run "

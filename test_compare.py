@@ -1,9 +1,10 @@
 """Tests of compare.py: the steps-to-match and summary arithmetic on synthetic logs, and a tiny real run."""
+import hashlib
 import json
 import math
 import os
+import shutil
 import signal
-import hashlib
 import subprocess
 import sys
 import time
@@ -328,14 +329,18 @@ def test_a_torn_or_damaged_log_is_named_by_its_line(tmp_path, run_scripts):
     comparison(str(tmp_path / 'torn'))
     with open(tmp_path / 'torn/runs/haar/seed2/log.jsonl', 'a') as f:
         f.write('{"iter": 20, "val_lo')
+    shutil.copytree(tmp_path / 'torn', tmp_path / 'lost')  # without a checkpoint: damaged, trained again
+    (tmp_path / 'torn/runs/haar/seed2/ckpt.pt').write_bytes(b'a checkpoint')
     comparison(str(tmp_path / 'bad'))
     log = tmp_path / 'bad/runs/haar/seed2/log.jsonl'
     lines = log.read_text().splitlines(True)
     log.write_text(lines[0] + lines[1][:-5] + '\n' + lines[2])
     (tmp_path / 'bad/runs/haar/seed2/ckpt.pt').write_bytes(b'a checkpoint')
     before = digest(tmp_path / 'bad')
-    torn, bad = run_scripts([['compare.py', '--replot=True', '--results=torn', '--variants=none,haar'],
-                             ['compare.py', '--replot=True', '--results=bad', '--variants=none,haar']], tmp_path)
+    torn, bad, lost = run_scripts([['compare.py', '--replot=True', f'--results={r}', '--variants=none,haar']
+                                   for r in ('torn', 'bad', 'lost')], tmp_path)
+    refused(lost, 'lost/runs/haar/seed2/log.jsonl is damaged at line 4 (JSONDecodeError: Unterminated string '
+            'starting at: line 1 column 14 (char 13)); delete lost/runs/haar/seed2 to train that run again')
     assert torn[0] == 0 and 'ends in a torn line 4 (a write cut short): left out' in torn[2], torn[2]
     err = refused(bad, 'bad/runs/haar/seed2/log.jsonl is damaged at line 2')
     assert "ckpt.pt is kept" in err and 'run the same command' not in err
