@@ -147,20 +147,21 @@ class MovingAverage(torch.autograd.Function):
         return replace_first(grad, P.gather(-1, last.expand(B, -1, -1)), E), None, None, None, None
 
 
-def replace_first(x, a, b, post=None):
-    """A new x (B, T, C) whose first n coordinates are (a - b) * post, a and b (B, n, T): written straight
-    into the new tensor, one call for them and one for the others. Compiled, a cat: dynamo cannot trace a
-    write into a strided view, and inductor fuses the cat into one kernel anyway."""
+def replace_first(x, a, b=None, post=None):
+    """A new x (B, T, C) whose first n coordinates are (a - b) * post, a and b (B, n, T) (b and post
+    optional): written straight into the new tensor, one call for them and one for the others. Compiled,
+    a cat: dynamo cannot trace a write into a strided view, and inductor fuses the cat into one kernel."""
     n = a.size(1)
     if torch.compiler.is_compiling():
-        y = a - b if post is None else (a - b) * post
-        return torch.cat([y.mT.to(x.dtype), x[..., n:]], -1)
+        y = a if b is None else a - b
+        return torch.cat([(y if post is None else y * post).mT.to(x.dtype), x[..., n:]], -1)
     out = torch.empty_like(x)
     out[..., n:] = x[..., n:]
-    if post is None:
-        torch.sub(a, b, out=out[..., :n].mT)
+    first = out[..., :n].mT
+    if b is None:
+        first.copy_(a) if post is None else torch.mul(a, post, out=first)
     else:
-        torch.mul(a.sub_(b), post, out=out[..., :n].mT)
+        torch.sub(a, b, out=first) if post is None else torch.mul(a.sub_(b), post, out=first)
     return out
 
 
@@ -192,6 +193,61 @@ def toeplitz_convolution(x, kernel):
     M = diagonals.unfold(1, T, 1)                           # M[i, t, m] = kernel[t + m - (T - 1), i]
     y = torch.bmm(M, x.flip(1).permute(2, 1, 0))            # with s = T - 1 - m: kernel[t - s] x[s]
     return y.permute(2, 1, 0)
+
+
+class ToeplitzConvolution(torch.autograd.Function):
+    """
+    The faster form of the learnable step on a GPU (the plain one: toeplitz_convolution and a cat):
+    x (B, T, C) -> x with its first n coordinates replaced by their causal convolutions with kernel
+    (span, n), times post (n, T, 1) for 'valid' padding; products in `dtype` (under autocast bf16, with
+    float32 sums, as every matmul of the model).
+    - M (n, T, T) is built once, in dtype, straight from the kernel (autograd casts a float32 M at every
+      call and keeps both), and x is laid out once as (n, T, B) for the batched matmul.
+    - The kernel's gradient, tap lag of coordinate i, is the sum of diagonal lag of G = g x^T (n, T, T).
+      G is written into rows T - 1 entries longer, after T - 1 zeros, so that every diagonal becomes a
+      row of a strided view: one sum, accumulated in float32. (Autograd casts G to float32, 4 bytes an
+      entry, and adds it up through an unfold's backward.)
+    - The output and the input's gradient are written straight into new streams: no cat.
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel, post, dtype):
+        B, T, _ = x.shape
+        L, n = min(kernel.size(0), T), kernel.size(1)
+        diagonals = F.pad(kernel[:L].t().to(dtype), (T - 1, T - L))  # (n, 2T - 1): T - 1 zeros, the lags, zeros
+        M = diagonals.unfold(1, T, 1).flip(-1)                        # M[i, t, s] = kernel[t - s, i], materialised
+        xs = x.new_empty(n, T, B, dtype=dtype)
+        xs.copy_(x[..., :n].permute(2, 1, 0))
+        ctx.save_for_backward(M, xs, post)
+        ctx.span = kernel.size(0)
+        return replace_first(x, torch.bmm(M, xs).permute(2, 0, 1), None, None if post is None else post.permute(2, 0, 1))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        M, xs, post = ctx.saved_tensors
+        n, T, B = xs.shape
+        gs = torch.empty_like(xs)  # dL/dy (times post) as (n, T, B)
+        if post is None:
+            gs.copy_(grad[..., :n].permute(2, 1, 0))
+        else:
+            torch.mul(grad[..., :n].permute(2, 1, 0), post, out=gs)
+        grad_x = replace_first(grad, torch.bmm(M.mT, gs).permute(2, 0, 1))
+        if not ctx.needs_input_grad[1]:
+            return grad_x, None, None, None
+        # G[i, t, s] at column T - 1 + s of a row of W = 2T - 1: diagonal lag (s = t - lag) sits at offset
+        # (T - 1 - lag) + t (W + 1), so entry u = T - 1 - lag of the view below holds it for every t (zeros for t < lag)
+        W = 2 * T - 1
+        G = xs.new_empty(n, T, W)
+        G[..., :T - 1].zero_()
+        torch.bmm(gs, xs.mT, out=G[..., T - 1:])
+        sums = G.as_strided((T, n, T), (1, T * W, W + 1)).sum(-1, dtype=torch.float64 if G.dtype == torch.float64
+                                                                    else torch.float32)  # (u, n)
+        L = min(ctx.span, T)
+        grad_kernel = sums.flip(0)[:L]
+        if L < ctx.span:  # taps beyond the sequence weigh nothing here
+            grad_kernel = F.pad(grad_kernel, (0, 0, 0, ctx.span - L))
+        return grad_x, grad_kernel, None, None
 
 
 TOEPLITZ_MAX_T = 1024  # longer sequences: the (n, T, T) matrices would cost more memory than the FFT saves time
@@ -327,12 +383,17 @@ class Wavelet(nn.Module):
             return x
         if cache is not None:
             cache.fill(x[..., :n], self.kernel())
+        T = x.size(1)
         if self.mode == 'haar':
-            return MovingAverage.apply(x, *self.indices(x.size(1)))
+            return MovingAverage.apply(x, *self.indices(T))
+        post = self.scale[torch.arange(T, device=x.device).clamp(max=self.span - 1)] if self.valid else None  # (T, n)
+        if (FORMS_OF or x.device.type) != 'cpu' and T <= TOEPLITZ_MAX_T and not torch.compiler.is_compiling():
+            on = x.device.type  # a GPU's eager form: products in autocast's dtype, as the matmuls around it
+            dtype = torch.get_autocast_dtype(on) if torch.is_autocast_enabled(on) else x.dtype
+            with torch.autocast(on, enabled=False):
+                return ToeplitzConvolution.apply(x, self.kernel(), None if post is None else post.t()[..., None], dtype)
         y = convolve(x[..., :n].float(), self.kernel())
-        if self.valid:
-            y = y * self.scale[torch.arange(x.size(1), device=x.device).clamp(max=self.span - 1)]
-        return torch.cat([y.to(x.dtype), x[..., n:]], dim=-1)
+        return torch.cat([(y if post is None else y * post).to(x.dtype), x[..., n:]], dim=-1)
 
     def haar_indices(self, T, window=None):
         """MovingAverage's start, last, pre and post for T positions (see there)."""

@@ -196,6 +196,48 @@ def test_toeplitz_and_fft_convolutions_equal_the_formula_and_each_other(L):
         assert torch.allclose(a, b, atol=1e-10)
 
 
+@pytest.mark.parametrize('pad,cap,T', [('zero', 0, 64), ('valid', 4, 64), ('zero', 0, 40), ('valid', 0, 17)])
+def test_the_gpu_learnable_form_equals_the_plain_one(pad, cap, T, monkeypatch):
+    """ToeplitzConvolution (what a GPU runs: M built once, the kernel's gradient as one strided sum of
+    diagonals, the stream written without a cat) against the FFT form and a cat, in float64: the output
+    and every gradient, the taps' included, for kernels that are no longer boxes, shorter sequences too."""
+    torch.manual_seed(0)
+    wavelet = Wavelet(small(wavelet='learnable', wavelet_pad=pad, wavelet_max_kernel=cap)).double()
+    with torch.no_grad():
+        for p in wavelet.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(3, T, 32, dtype=torch.float64, requires_grad=True)
+    y = causal_convolution(x[..., :16], wavelet.kernel())
+    if pad == 'valid':
+        y = y * wavelet.scale[torch.arange(T).clamp(max=wavelet.span - 1)]
+    plain = torch.cat([y, x[..., 16:]], -1)
+    monkeypatch.setattr(model_module, 'FORMS_OF', 'cuda')
+    fast = wavelet(x)
+    assert type(fast.grad_fn).__name__ == 'ToeplitzConvolutionBackward'
+    assert torch.allclose(fast, plain, atol=1e-12)
+    g = torch.randn_like(plain)
+    inputs = [x] + list(wavelet.parameters())
+    for a, b in zip(torch.autograd.grad(fast, inputs, g), torch.autograd.grad(plain, inputs, g)):
+        assert torch.allclose(a, b, atol=1e-11)
+
+
+def test_the_gpu_learnable_form_under_bf16_autocast(monkeypatch):
+    """Under autocast its products are bf16, its sums float32: within bf16's rounding of the float32 result."""
+    torch.manual_seed(0)
+    wavelet = Wavelet(small(wavelet='learnable'))
+    x = torch.randn(2, 64, 32, requires_grad=True)
+    monkeypatch.setattr(model_module, 'FORMS_OF', 'cuda')
+    exact = wavelet(x)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        rounded = wavelet(x)
+    assert rounded.dtype == torch.float32 and torch.equal(rounded[..., 16:], x[..., 16:])
+    assert (rounded - exact)[..., :16].abs().max() < 2e-2 * exact[..., :16].abs().max()
+    g = torch.randn_like(exact)
+    for a, b in zip(torch.autograd.grad(rounded, [x, *wavelet.parameters()], g),
+                    torch.autograd.grad(exact, [x, *wavelet.parameters()], g)):
+        assert (a - b).abs().max() < 2e-2 * b.abs().max()
+
+
 @pytest.mark.parametrize('variant', [dict(wavelet='learnable', wavelet_max_kernel=4, wavelet_pad='valid'),
                                      dict(wavelet='learnable'), dict(wavelet='ema')], ids=str)
 def test_a_model_trains_the_same_with_either_convolution(variant, monkeypatch):
