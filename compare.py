@@ -171,12 +171,12 @@ def plan(c):
         overrides = parse_settings(settings, f"variant {variant!r}", c, TRAIN, SET_PER_RUN) \
             if settings or source is None else {}  # a variant may only start from another
         out[label] = (overrides, source)
+        checked[label] = check_run(dict(c, **overrides), shared | set(overrides), checked.get(source), source,
+                                   f"variant {variant!r}: ", datasets)
         first, this = next(iter(out.values()))[0].get('dataset', c['dataset']), overrides.get('dataset', c['dataset'])
         if this != first:
             raise ConfigError(f"variant {variant!r} trains on data/{this}, the baseline on data/{first}: losses per "
                               f"token of two datasets are not comparable; compare variants of one dataset")
-        checked[label] = check_run(dict(c, **overrides), shared | set(overrides), checked.get(source), source,
-                                   f"variant {variant!r}: ", datasets)
     return out
 
 

@@ -364,6 +364,7 @@ def test_a_read_only_place_for_the_results_is_refused_before_any_work(tmp_path, 
 
 def test_every_seed_is_checked_before_the_first_run(tmp_path, run_scripts, text_dataset):
     text_dataset(tmp_path)
+    text_dataset(tmp_path, name='tiny2')
     r = run_scripts([['compare.py', '--results=res'] + JOBS_ARGS + ['--seeds=1,18446744073709551616'],
                      ['compare.py', '--results=res'] + JOBS_ARGS + ['--variants=none,other:dataset=tiny2']], tmp_path)
     refused(r[0], 'seed=18446744073709551616')
