@@ -35,7 +35,8 @@ def ok(r):
 
 
 def one_line_error(r, *words):
-    assert r.returncode == 1 and r.stderr.strip().count('\n') == 0 and 'Traceback' not in r.stderr, r.stderr
+    assert r.returncode == 1 and r.stderr.strip().startswith('error: ') and r.stderr.strip().count('\n') == 0 \
+        and 'Traceback' not in r.stderr, r.stderr  # one line, not an empty one
     for w in words:
         assert w in r.stderr, r.stderr
 
