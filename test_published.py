@@ -378,3 +378,10 @@ def test_equal_info_laptop_pipeline():
          f"{bpb['ei8']:.2f} bits per byte on EqualInfoAC[b=16, v=256], where a uniform guess would give 16 / "
          f"{per_window:.2f} = {16 / per_window:.2f}", f"the byte baseline reads the text better, {bpb['bytes']:.2f} bits per byte")
     assert differ[2] == val[1]
+
+
+def test_quick_comparison_time():
+    seconds = int(re.search(r'wall_s (\d+)', text('results/quick/run.txt'))[1])
+    load = float(re.findall(r'load average: ([\d.]+),', text('results/quick/run.txt'))[-1])
+    says('README.md', f"a tiny model: {seconds / 60:.1f} minutes at load {load:.0f} (results/quick/run.txt)")
+    says('docs/wavelet.md', f"# {seconds / 60:.1f} minutes at load {load:.0f} (../results/quick/run.txt)")
