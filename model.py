@@ -449,39 +449,39 @@ def check_attention(config):
 
 
 class KVCache:
-    """The attention's keys and values of the positions encoded so far, in buffers of block_size
-    positions allocated at first use and reused when the context is encoded again. A decoding step
-    attends to all block_size of them, so that its shapes never change (see GPT.decode), through a
-    mask that every layer shares (Cache.attention_mask), 0 at the positions a row has and -inf at the
-    others: kept up to date as tokens come, it costs one write a step (a mask computed from the
-    position costs several calls, and one a layer would cost as many writes)."""
+    """The attention's keys and values of the positions encoded so far, side by side in one buffer
+    (B, block_size, 2, n_head, head_dim) allocated at first use and reused when the context is encoded
+    again, so that a decoding step writes both with one call. A step attends to all block_size of them,
+    so that its shapes never change (see GPT.decode), through a mask that every layer shares
+    (Cache.attention_mask), 0 at the positions a row has and -inf at the others: kept up to date as
+    tokens come, it costs one write a step (a mask computed from the position costs several calls,
+    and one a layer would cost as many writes)."""
 
     def __init__(self, size, cache):
-        self.size, self.cache, self.k, self.v = size, cache, None, None
+        self.size, self.cache, self.kv = size, cache, None
 
     def fill(self, k, v):
         """Keep k, v (B, n_head, T, head_dim) of a whole sequence from position 0."""
         B, H, T, D = k.shape
-        if self.k is None or self.k.shape[0] != B or self.k.dtype != k.dtype:
+        if self.kv is None or self.kv.shape[0] != B or self.kv.dtype != k.dtype:
             # zeros, not empty: masked keys still enter the matmuls, and 0 * NaN would be NaN
-            self.k, self.v = k.new_zeros(B, H, self.size, D), v.new_zeros(B, H, self.size, D)
+            self.kv = k.new_zeros(B, self.size, 2, H, D)
             self.batch = torch.arange(B, device=k.device)
-        self.k[:, :, :T] = k
-        self.v[:, :, :T] = v
+        self.kv[:, :T, 0] = k.transpose(1, 2)
+        self.kv[:, :T, 1] = v.transpose(1, 2)
         self.cache.attention_mask(B, T, self.size, k.dtype, k.device)
 
-    def step(self, k, v, pos):
-        """Keep one token's k, v at position pos (0-d, or one per row); the keys, values and mask to attend to."""
-        if pos.dim() == 0:  # every row at one position: the cheaper writes
-            self.k.index_copy_(2, pos.view(1), k)
-            self.v.index_copy_(2, pos.view(1), v)
+    def step(self, kv, pos):
+        """Keep one token's keys and values kv (B, 1, 2, n_head, head_dim) at position pos (0-d, or one per
+        row); the keys, values (B, n_head, block_size, head_dim) and mask to attend to."""
+        if pos.dim() == 0:  # every row at one position: the cheaper write
+            self.kv.index_copy_(1, pos.view(1), kv)
         else:
-            self.k[self.batch, :, pos] = k[:, :, 0]
-            self.v[self.batch, :, pos] = v[:, :, 0]
-        return self.k, self.v, self.cache.bias
+            self.kv[self.batch, pos] = kv[:, 0]
+        return self.kv[:, :, 0].transpose(1, 2), self.kv[:, :, 1].transpose(1, 2), self.cache.bias
 
     def tensors(self):
-        return [self.k, self.v]
+        return [self.kv]
 
 
 class CausalSelfAttention(nn.Module):
@@ -500,16 +500,18 @@ class CausalSelfAttention(nn.Module):
         """x: (B, T, C), a whole sequence from position 0 (pos None; it fills the cache if one is given),
         or one token at position pos, a 0-d tensor, attending to the cache."""
         B, T, C = x.size()
+        qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head)
         # (B, n_head, T, head_dim) each; the same strides as nanoGPT's split and transposes, fewer calls
-        q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         if self.rope:
             q, k = rotate(q, pos), rotate(k, pos)
         if pos is None:
             if cache is not None:  # later tokens attend to these keys and values too
                 cache.fill(k, v)
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
-        else:
-            k, v, seen = cache.step(k, v, pos)
+        else:  # keys and values side by side as the cache keeps them (rotated keys put back beside the values)
+            kv = torch.stack([k, v], 2).transpose(1, 3) if self.rope else qkv[:, :, 1:]
+            k, v, seen = cache.step(kv, pos)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=seen)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
