@@ -29,7 +29,7 @@ from dataset import tokenizer_for
 from errors import ConfigError, UserError, main_guard
 from generate import generate
 from model import GPTConfig
-from outputs import check_file
+from outputs import check_file, check_not_input
 from settings import model_settings, parse_config
 from system import (SystemConfig, autocast_context, build_model, memory_bytes, out_of_memory, pick_device, pick_dtype,
                     sampling_bytes, use_threads)
@@ -85,7 +85,9 @@ def new_tokens(c, tok, prompt, device, model_args):
 
 def main(argv):
     c, given = parse_config(argv, SAMPLE, __doc__, from_checkpoint=(GPTConfig,))
+    prompt_file = {'--start': c['start'][5:] if c['start'].startswith('FILE:') else None}  # an input: never written
     for path in output_paths(c['output'], min(c['num_samples'], 2)) if c['output'] else ():
+        check_not_input(path, prompt_file, '--output')
         check_file(path, c['overwrite'])  # now, not after the loading (every file: once num_samples is known to fit)
     ckpt_path = os.path.join(c['out_dir'], 'ckpt.pt')
     ckpt = load_checkpoint(ckpt_path)
@@ -94,6 +96,8 @@ def main(argv):
     path = c['output'] or ('' if tok.text else os.path.join(c['out_dir'], 'sample' + tok.suffix))
     if path:
         tok.check_output_name(path)
+    for p in output_paths(path, min(c['num_samples'], 2)) if path else ():  # out_dir/sample.wav too
+        check_not_input(p, prompt_file, '--output')
     tok.ready()  # what writing the samples needs (a library, Equal-Info's M1), before the generation
     use_threads(c['threads'])
     device = pick_device(c['device'])
@@ -104,6 +108,7 @@ def main(argv):
     max_new_tokens = new_tokens(c, tok, prompt, device, ckpt['model_args'])
     paths = output_paths(path, c['num_samples']) if path else []
     for p in paths:
+        check_not_input(p, prompt_file, '--output')
         check_file(p, c['overwrite'])
     model = build_model(GPTConfig(**ckpt['model_args']))
     load_model_state(model, ckpt['model'])

@@ -160,6 +160,10 @@ def test_outputs_never_replace_a_checkpoint_a_dataset_or_a_file(owned, run_scrip
              (decode + ['--output=p/a.txt', '--report=p/a.txt'], 'give each its own file'),
              (AUDIO + ['--output=p/new.mid'], 'this audio model writes .wav files, not .mid'),  # a name of another kind
              (TEXT + ['--output=p/new.wav'], 'this text model writes .txt files, not .wav'),
+             (TEXT[:2] + ['--max_new_tokens=5', '--start=FILE:p/text.txt', '--output=p/text.txt', '--overwrite=True'],
+              'an input is never written'),  # a few tokens: without the check, the prompt file is written over
+             (AUDIO[:2] + ['--max_new_tokens=5', '--start=FILE:out/audio/sample.wav', '--overwrite=True'],
+              'is --start out/audio/sample.wav'),
              (['plot_pmfs.py', '--runs=new/none', '--output=out/text/ckpt.pt', '--overwrite=True'], 'name it x.png'),
              (['plot_pmfs.py', '--runs=new/none', '--output=p/plot.png'], 'exists'),
              (['bench.py', '--mode=positions', '--plot=p/plot.png'], 'p/plot.png exists')]
