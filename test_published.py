@@ -385,3 +385,15 @@ def test_quick_comparison_time():
     load = float(re.findall(r'load average: ([\d.]+),', text('results/quick/run.txt'))[-1])
     says('README.md', f"a tiny model: {seconds / 60:.1f} minutes at load {load:.0f} (results/quick/run.txt)")
     says('docs/wavelet.md', f"# {seconds / 60:.1f} minutes at load {load:.0f} (../results/quick/run.txt)")
+
+
+def test_parameter_counts():
+    """docs/wavelet.md's parameter counts of the paper's model, counted from the model itself."""
+    from model import GPT, GPTConfig
+    paper = dict(n_layer=10, n_head=8, n_embd=128, block_size=512, vocab_size=27)
+    count = lambda **kw: GPT(GPTConfig(**paper, **kw)).get_num_params()  # no position table, as nanoGPT counts
+    none, haar, learnable, capped = count(), count(wavelet='haar'), count(wavelet='learnable'), \
+        count(wavelet='learnable', wavelet_max_kernel=32)
+    assert none == haar
+    says('docs/wavelet.md', f"`none` and `haar` {none:,}; `learnable` {learnable:,} (+{learnable - none:,};",
+         f"which `wavelet_max_kernel=32` gives: +{capped - none:,})")
