@@ -346,9 +346,13 @@ def start(args, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def has_loaded(pid, library):
-    """Whether the process has mapped a shared library whose path contains `library` (so it is importing it)."""
+def has_loaded(pid, library, script=''):
+    """Whether the process runs `script` (not the test's own fork of itself, which has every library already: a
+    process not started yet) and has mapped a shared library whose path contains `library` (so it is importing it)."""
     try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            if script.encode() not in f.read():
+                return False
         with open(f'/proc/{pid}/maps') as f:
             return library in f.read()
     except FileNotFoundError:  # it has ended
@@ -365,7 +369,7 @@ def test_ctrl_c_during_the_imports_is_quiet(world, argv, library):
     Python's own start-up are after the scripts' quiet handler): exit 130 and one line, no traceback."""
     (world / 'p' / 'many.txt').write_text('a few words ' * 100_000)  # work enough to outlast the imports
     p = start(argv, world)
-    wait_until(lambda: has_loaded(p.pid, library), timeout=60)
+    wait_until(lambda: has_loaded(p.pid, library, argv[0]), timeout=60)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130 and 'Traceback' not in err and err.strip() == 'interrupted (SIGINT)', err
