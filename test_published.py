@@ -397,3 +397,17 @@ def test_parameter_counts():
     assert none == haar
     says('docs/wavelet.md', f"`none` and `haar` {none:,}; `learnable` {learnable:,} (+{learnable - none:,};",
          f"which `wavelet_max_kernel=32` gives: +{capped - none:,})")
+
+
+def test_equal_info_window_rule():
+    """docs/equal_info.md's limit of the window rule: its command's output, and pydocs' windows from the v2 log."""
+    from equal_info.windows import encode_window
+    value, kept, fraction = encode_window([(300, 16200)] * 16, 16)
+    says('docs/equal_info.md', f"prints `({value}, {kept}, {fraction:.3f})`")
+    train = re.search(r'train: [\d,]+ bytes -> [\d,]+ windows, ([\d.]+) bytes per window; M1 ([\d.]+) bits per byte',
+                      text('results/equal_info/logs/prepare_pydocs_ei16_v2.txt'))
+    per_window, m1 = float(train[1]), float(train[2])
+    says('docs/equal_info.md', f"On pydocs a window holds {per_window:.2f} bytes at M1's {m1:.2f} bits per byte: "
+                               f"{per_window * m1:.1f} of its 16 bits")
+    with open(os.path.join(ROOT, 'results', 'equal_info', 'logs', 'decode_pydocs_ei16.json')) as f:
+        says('docs/equal_info.md', f"{round(json.load(f)['seconds'] / 60)} minutes with version 1")
