@@ -411,3 +411,9 @@ def test_equal_info_window_rule():
                                f"{per_window * m1:.1f} of its 16 bits")
     with open(os.path.join(ROOT, 'results', 'equal_info', 'logs', 'decode_pydocs_ei16.json')) as f:
         says('docs/equal_info.md', f"{round(json.load(f)['seconds'] / 60)} minutes with version 1")
+
+
+def test_supra_decays_are_the_logged_ones():
+    with open(os.path.join(ROOT, 'results', 'supra_books', 'runs', 'converted', 'seed1', 'log.jsonl')) as f:
+        decays = json.loads(f.readline())['decays']
+    says('results/supra_books/README.md', f"({', '.join(f'{g:.3f}' for g in decays)} for 8 heads)")
