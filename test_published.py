@@ -430,3 +430,13 @@ def test_claims_against_the_paper():
     m, sd = paired('midi', 'learnable', 'haar')
     says('docs/wavelet.md', f"**held on text and audio** ({-text_gain:.3f} nats, far outside the spread)",
          f"**not shown on music** ({-m:.3f} ± {sd:.3f}: within the noise)")
+
+
+def test_time_columns_spread():
+    """results/README.md: the same runs' ms/step in two comparisons, from their summary.json."""
+    ms = {}
+    for results in ('books', 'books_ablation'):
+        with open(os.path.join(ROOT, 'results', results, 'summary.json')) as f:
+            ms[results] = json.load(f)['none']['step_ms']
+    says('results/README.md', f"of {ms['books'] / ms['books_ablation']:.1f} between comparisons (`none` on books: "
+                              f"{ms['books']:.0f} ms/step in `books/summary.json`, {ms['books_ablation']:.0f} in")
