@@ -39,8 +39,8 @@ from system import SystemConfig, autocast_context, pick_device, pick_dtype, use_
 from errors import ConfigError, main_guard
 from generate import cast_once, decoding, decoding_step, generate, sample_next, sampling_step
 from checks import at_least, one_of
-from model import (GPT, GPTConfig, MovingAverage, Wavelet, causal_convolution, causal_moving_average,
-                   toeplitz_convolution, wavelet_windows)
+from model import (GPT, GPTConfig, MovingAverage, ToeplitzConvolution, Wavelet, causal_convolution,
+                   causal_moving_average, toeplitz_convolution, wavelet_windows)
 from outputs import check_figure, save_figure
 
 
@@ -139,10 +139,12 @@ def bench(c):
     def step(r):
         train_once(r['model'], r['step_model'], r['opt'], r['x'], autocast)
 
-    for r in runs.values():  # warm up (and compile) every variant before timing any
+    for name, r in runs.items():  # warm up (and compile) every variant before timing any
+        progress(f"warming up {name}")
         for _ in range(c['warmup']):
             step(r)
-    for _ in range(c['rounds']):  # interleaved: variant A, B, C, A, B, C, ...
+    for i in range(c['rounds']):  # interleaved: variant A, B, C, A, B, C, ...
+        progress(f"round {i + 1} of {c['rounds']}")
         for r in runs.values():
             r['times'].append(timed(lambda: step(r), c['steps'], device))
 
@@ -213,16 +215,19 @@ def bench_generate(c):
                  graph=graph, compile=c['compile'])
 
     with autocast, decoding(device):  # as in generate()
-        for r in runs.values():  # every variant warmed up, the long generation included, before any timing
+        for name, r in runs.items():  # every variant warmed up, the long generation included, before any timing
+            progress(f"warming up {name} ({c['gen_tokens']:,} tokens)")
             for _ in range(c['warmup']):
                 cached_step(r)
                 recomputed_step(r)
             whole(r)
-        for _ in range(c['rounds']):  # interleaved, as in training
+        for i in range(c['rounds']):  # interleaved, as in training
+            progress(f"round {i + 1} of {c['rounds']}")
             for r in runs.values():
                 r['cached'].append(timed(lambda: cached_step(r), 10 * c['steps'], device))
                 r['recomputed'].append(timed(lambda: recomputed_step(r), c['steps'], device))
-        for r in runs.values():
+        for name, r in runs.items():
+            progress(f"generate() of {c['gen_tokens']:,} tokens, {name}")
             r['whole'] = timed(lambda: whole(r), 1, device)
 
     print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, load average {load:.2f} before, "
@@ -242,23 +247,28 @@ def bench_generate(c):
 
 def bench_wavelet(c):
     """
-    The wavelet operation alone, forward and backward on (batch, block_size, n_mod) float32, in each of
-    its forms: 'haar' as the plain autograd form (causal_moving_average) and with its own backward
-    (MovingAverage, what the model uses); the learnable kernels by FFT and by Toeplitz matmuls
-    (convolve() picks the FFT on a CPU, the matmuls on a GPU). Interleaved, median of rounds.
+    The wavelet operation alone, forward and backward on a (batch, block_size, n_embd) float32 stream, in each
+    of its forms: 'haar' as the plain autograd form (causal_moving_average and a cat) and as MovingAverage (what
+    the model runs); the learnable kernels by FFT (a CPU's form), by Toeplitz matmuls through autograd, and as
+    ToeplitzConvolution (what the model runs on a GPU). Interleaved, median of rounds.
     """
     device, dtype, autocast = setup(c)
     cfg = model_config(dict(c, wavelet='learnable'), c['vocab_size'])  # the windows of these settings
     wavelet = Wavelet(cfg).to(device)
     window = torch.tensor(wavelet_windows(cfg), dtype=torch.float32, device=device)
-    T = c['block_size']
-    x = torch.randn(c['batch_size'], T, wavelet.n_mod, device=device, requires_grad=True)
+    T, n = c['block_size'], wavelet.n_mod
+    x = torch.randn(c['batch_size'], T, c['n_embd'], device=device, requires_grad=True)
     kernel = wavelet.kernel().detach().requires_grad_()
+    products = torch.get_autocast_dtype(device.type) if dtype in ('bfloat16', 'float16') else torch.float32
+
+    def plain(y):
+        return torch.cat([y, x[..., n:]], -1)
     forms = {
-        'haar, plain (autograd through a gather)': lambda: causal_moving_average(x, window, False),
+        'haar, plain (autograd through a gather)': lambda: plain(causal_moving_average(x[..., :n], window, False)),
         'haar, MovingAverage (its own backward)': lambda: MovingAverage.apply(x, *wavelet.indices(T)),
-        'learnable, FFT': lambda: causal_convolution(x, kernel),
-        'learnable, Toeplitz matmuls': lambda: toeplitz_convolution(x, kernel),
+        'learnable, FFT': lambda: plain(causal_convolution(x[..., :n], kernel)),
+        'learnable, Toeplitz matmuls (autograd)': lambda: plain(toeplitz_convolution(x[..., :n], kernel)),
+        'learnable, ToeplitzConvolution (its own backward)': lambda: ToeplitzConvolution.apply(x, kernel, None, products),
     }
     times = {name: [] for name in forms}
 
@@ -268,16 +278,23 @@ def bench_wavelet(c):
     for form in forms.values():
         for _ in range(max(1, c['warmup'])):
             run(form)
-    for _ in range(c['rounds']):
+    for r in range(c['rounds']):
+        progress(f"round {r + 1} of {c['rounds']}")
         for name, form in forms.items():
             times[name].append(timed(lambda: run(form), c['steps'], device))
-    print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, x: {c['batch_size']} x {T} x "
-          f"{wavelet.n_mod} float32, median of {c['rounds']} rounds of {c['steps']}")
+    print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}, "
+          f"x: {c['batch_size']} x {T} x {c['n_embd']} float32 ({n} averaged), median of {c['rounds']} rounds of "
+          f"{c['steps']}")
     print("| form | ms, forward + backward |")
     print("|---|---|")
     for name, t in times.items():
         print(f"| {name} | {1000 * median(t):.3f} |")
     return {name: 1000 * median(t) for name, t in times.items()}
+
+
+def progress(what):
+    """A line on stderr while a long measurement runs: the table comes at the end, on stdout."""
+    print(f"  {time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
 
 
 def bench_positions(c):
@@ -294,7 +311,8 @@ def bench_positions(c):
     with autocast:
         for r in runs.values():  # warm-up: a first re-encoding included
             generate(r['model'], torch.zeros(c['num_samples'], 1, dtype=torch.long, device=device), T + 2)
-        for _ in range(c['rounds']):
+        for i in range(c['rounds']):
+            progress(f"round {i + 1} of {c['rounds']}")
             for r in runs.values():
                 times = [time.perf_counter()]
                 sync(device)

@@ -56,7 +56,7 @@ from model import GPT, GPTConfig
 from outputs import check_file, write_atomically
 from checks import at_least
 from settings import TRAIN, check_config, contradicted, defaults, parse_config, parse_settings, resolve_model, split_label
-from system import run_command
+from system import default_threads, run_command
 
 
 @dataclass
@@ -381,7 +381,7 @@ def start_run(c, variant_plan, variant, seed, slot):
     env, output = dict(os.environ), None
     if c['jobs'] > 1:
         if not c['threads']:
-            args.append(f"--threads={max(1, (os.cpu_count() or 1) // c['jobs'])}")
+            args.append(f"--threads={max(1, default_threads() // c['jobs'])}")  # the idle cores shared out
         gpus = torch.cuda.device_count() if c['device'] in ('auto', 'cuda') else 0
         if gpus > 1:
             env['CUDA_VISIBLE_DEVICES'] = str(slot % gpus)

@@ -260,6 +260,26 @@ def test_top_k_sampling_keeps_the_k_largest():
     assert set(draws.flatten().tolist()) == {1, 3}
 
 
+@pytest.mark.parametrize('variant', [dict(wavelet='learnable'), dict(attention='linear', position='rope'),
+                                     dict(head='fourier', fourier_freqs=16)], ids=ids)
+def test_weights_cast_once_give_the_numbers_of_autocast(variant):
+    """What a CUDA graph's step decodes with (cast_once: the autocast matmuls' weights in bf16 already), under
+    bf16 autocast, in inference mode as generate() runs it: the same logits as the model, bit for bit, and the
+    model itself untouched (its embedding still tied and float32; phi and the Fourier head stay float32)."""
+    model = trained_looking(**variant)
+    idx = torch.randint(0, 27, (2, 9), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, cache_enabled=False):
+        twin = generate_module.cast_once(model, torch.bfloat16)
+        caches = [model.new_cache(), model.new_cache()]
+        for m, cache in zip((model, twin), caches):
+            m(idx[:, :-1], cache=cache)
+        logits = [m.decode(idx[:, -1:], cache) for m, cache in zip((model, twin), caches)]
+    assert torch.equal(*logits)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert variant.get('head') == 'fourier' or model.lm_head.weight is model.transformer.wte.weight
+    assert twin.transformer.h[0].mlp.c_fc.weight.dtype == torch.bfloat16 and twin.transformer.wte.weight.dtype == torch.float32
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 @pytest.mark.parametrize('variant', [dict(wavelet='haar'), dict(wavelet='learnable', wavelet_pad='valid'),
                                      dict(attention='linear', position='rope', wavelet='haar')], ids=ids)
