@@ -289,6 +289,11 @@ class WaveletCache:
 
     def step(self, xm):
         """The kernel's weighted sum (B, 1, n) for the new token, xm (B, 1, n), at the Cache's slot."""
+        if self.cache.at is not None:  # the CPU's step (Cache.turn): slot s weighs kernel[(at - s) % span]
+            at, span = self.cache.at, self.span
+            self.inputs[:, at] = xm[:, 0].t()
+            weights = self.cache.doubled[self.layer, :, span - 1 - at:2 * span - 1 - at]
+            return (self.inputs * weights[..., None]).sum(1).t()[:, None]
         slot, weights = self.cache.slot, self.cache.weights[self.layer]
         with torch.autocast(xm.device.type, enabled=False):  # float32 sums, as in the forward
             if slot.dim() == 0:  # every row at one position: weights (n, 1, span)
@@ -748,7 +753,7 @@ class Cache:
 
     def __init__(self, model):
         self.pos, self.together = None, True  # together: every row at one position (the cheaper step)
-        self.kernels, self.bias = None, None
+        self.kernels, self.bias, self.doubled, self.at = None, None, None, None
         spans = [block.wavelet.span for block in model.transformer.h if block.wavelet is not None]
         self.span = spans[0] if spans else 0
         layer = itertools.count()
@@ -779,6 +784,10 @@ class Cache:
             self.kernels = torch.zeros(self.n_wavelets, kernel.size(1), self.span, device=kernel.device)
             self.turned = torch.zeros_like(self.kernels)
         self.kernels[layer] = kernel.detach().t()
+        if kernel.device.type == 'cpu':  # for the CPU's step: each kernel reversed, twice over (turn)
+            if getattr(self, 'doubled', None) is None or self.doubled.shape[1] != kernel.size(1):
+                self.doubled = torch.zeros(self.n_wavelets, kernel.size(1), 2 * self.span)
+            self.doubled[layer] = self.kernels[layer].flip(-1).repeat(1, 2)
 
     def turn(self, pos):
         """Before a decoding step at pos (0-d, or one per row), what every layer shares: the attention mask
@@ -790,6 +799,12 @@ class Cache:
             else:
                 self.bias[self.rows, 0, 0, pos] = 0
         if self.kernels is None:
+            return
+        self.at = None
+        if pos.dim() == 0 and (FORMS_OF or pos.device.type) == 'cpu' and not torch.compiler.is_compiling():
+            # a CPU, eager: the slot as a Python number, and each layer's weights a slice of its doubled reversed
+            # kernel (WaveletCache.step), which nothing has to gather: a gather costs more than the layer's sum here
+            self.at = int(pos) % self.span
             return
         self.slot = self.slots[0] if pos.dim() == 0 else self.slots
         torch.remainder(pos, self.span, out=self.slot)
