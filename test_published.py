@@ -249,6 +249,8 @@ def test_speed_generation():
     rows = bench_rows('generate_threads1.txt')
     for v in ('none', 'haar', 'learnable'):
         says('docs/speed.md', f"| {v} | {' | '.join(rows[v][:5])} |")
+    rates = sorted(int(rows[v][4].replace(',', '')) for v in ('haar', 'learnable'))  # generate() tokens/s
+    says('README.md', f"({rates[0]}-{rates[-1]} tokens/s with other jobs")
 
 
 def test_speed_wavelet_forms():
@@ -256,6 +258,13 @@ def test_speed_wavelet_forms():
     for form, cells in rows.items():
         if form != 'form':
             says('docs/speed.md', f"| {form.replace('MovingAverage', '`MovingAverage`')} | {cells[0]} |")
+
+
+def test_speed_counted_calls():
+    """docs/speed.md's table of bench.py --mode=ops, row by row, as results/bench/ops.txt printed it."""
+    rows = bench_rows('ops.txt')
+    for v in ('none', 'haar', 'learnable'):
+        says('docs/speed.md', f"| {v} | {' | '.join(rows[v])} |")
 
 
 def test_speed_fourier_heads():
