@@ -150,8 +150,8 @@ def bench(c):
 
     tokens = c['batch_size'] * c['block_size']
     peak = peak_flops(device, dtype)
-    print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, batch {c['batch_size']} x "
-          f"{c['block_size']}, {c['n_layer']} layers x {c['n_embd']}, compile={c['compile']}, "
+    print(f"device {device} ({dtype}), {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}, "
+          f"batch {c['batch_size']} x {c['block_size']}, {c['n_layer']} layers x {c['n_embd']}, compile={c['compile']}, "
           f"median of {c['rounds']} rounds of {c['steps']} steps")
     print(f"| variant | params | ms / iter | vs {next(iter(runs))} | tokens/s |" + (" MFU |" if peak else ""))
     print("|---|---|---|---|---|" + ("---|" if peak else ""))

@@ -299,17 +299,33 @@ def model_settings(config, given, saved=None, keep=False, source='the checkpoint
     return {k: saved[k] for k in MODEL_KEYS}
 
 
-def resumed_settings(config, given, saved, source):
+def resumed_settings(config, given, saved, source, world=1, saved_world=None):
     """The settings of a resumed run: the RESUMED ones of the checkpoint's config `saved` where none was given; one given
-    with another value is a one-line error, unless resume_with_changes=True says to go on with it."""
+    with another value is a one-line error, unless resume_with_changes=True says to go on with it. The batch is the
+    global one, batch_size x gradient_accumulation_steps x processes: on `world` processes, a checkpoint written by
+    `saved_world` goes on as it began with the batch_size that keeps it, and not with its own batch_size, which would
+    change it (a checkpoint that does not say its process count: batch_size itself)."""
     saved = saved if isinstance(saved, dict) else {}
-    changed = [k for k in RESUMED if k in given and k in saved and config[k] != saved[k]]
-    if changed and not config['resume_with_changes']:
-        raise ConfigError(f"{source} was trained with " + ', '.join(f"{k}={saved[k]!r}" for k in changed) +
-                          ", but the settings say " + ', '.join(f"{k}={config[k]!r}" for k in changed) +
+    batch = ('batch_size', 'gradient_accumulation_steps')
+    changed = [k for k in RESUMED if k in given and k in saved and config[k] != saved[k]
+               and (saved_world is None or k not in batch)]
+    was, now = [f"{k}={saved[k]!r}" for k in changed], [f"{k}={config[k]!r}" for k in changed]
+    resumed = dict(config, **{k: saved[k] for k in RESUMED if k in saved and k not in given})
+    if saved_world is not None and all(k in saved for k in batch):
+        sequences = [saved['batch_size'] * saved['gradient_accumulation_steps'] * saved_world,
+                     resumed['batch_size'] * resumed['gradient_accumulation_steps'] * world]
+        if sequences[0] != sequences[1]:
+            was.append(f"a global batch of {sequences[0]} sequences ({saved['batch_size']} x "
+                       f"{saved['gradient_accumulation_steps']} x {saved_world} process{'es' * (saved_world > 1)})")
+            now.append(f"{sequences[1]} ({resumed['batch_size']} x {resumed['gradient_accumulation_steps']} x "
+                       f"{world} process{'es' * (world > 1)})")
+            keep = sequences[0] / (resumed['gradient_accumulation_steps'] * world)
+            if keep == int(keep) and keep >= 1:
+                now[-1] += f" (--batch_size={int(keep)} keeps it)"
+    if was and not config['resume_with_changes']:
+        raise ConfigError(f"{source} was trained with " + ', '.join(was) + ", but the settings say " + ', '.join(now) +
                           ": resumed so, it would not go on as it began; drop those settings to resume exactly, or "
                           "add --resume_with_changes=True to go on with them")
-    resumed = dict(config, **{k: saved[k] for k in RESUMED if k in saved and k not in given})
     check_config(resumed, TRAIN, where=f"{source}: ")
     return resumed
 

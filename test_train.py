@@ -109,14 +109,19 @@ def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path, text_da
     a = torch.load(tmp_path / 'one' / 'ckpt.pt', weights_only=True)['model']
     b = torch.load(tmp_path / 'two' / 'ckpt.pt', weights_only=True)['model']
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
-    # resumed on another number of processes with the same global batch, a run goes on as it began (README; the
-    # resume check compares batch_size itself, so halving it to keep the global batch needs --resume_with_changes)
+    # resumed on another number of processes with the same global batch, a run goes on as it began (README); with
+    # its own batch_size there, which would double the global batch, it is refused, naming the batch_size that keeps it
     half = run_script(['train.py', '--out_dir=moved', '--batch_size=8', '--lr_decay_iters=4'] + common
                       + ['--max_iters=2'], tmp_path)
     assert half.returncode == 0, half.stderr
+    doubled = run_script(['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                          os.path.join(repo, 'train.py'), '--out_dir=moved', '--init_from=resume', '--batch_size=8',
+                          '--lr_decay_iters=4'] + common, tmp_path)
+    assert doubled.returncode != 0 and 'a global batch of 8 sequences' in doubled.stderr
+    assert '16 (8 x 1 x 2 processes) (--batch_size=4 keeps it)' in doubled.stderr, doubled.stderr
     moved = run_script(['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
                         os.path.join(repo, 'train.py'), '--out_dir=moved', '--init_from=resume', '--batch_size=4',
-                        '--resume_with_changes=True', '--lr_decay_iters=4'] + common, tmp_path)
+                        '--lr_decay_iters=4'] + common, tmp_path)
     assert moved.returncode == 0, moved.stderr
     lm = read_log(tmp_path / 'moved' / 'log.jsonl')
     assert [r['iter'] for r in lm] == [0, 2, 4]

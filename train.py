@@ -117,6 +117,7 @@ class Run:
     clock: float = field(default_factory=time.time)  # when those steps began
     shown: float = 0.0              # when the step loss was last read back from the device (show_loss)
     started: float = field(default_factory=time.time)
+    world: int = 1                  # processes (DDP), for the checkpoint: a resume compares the global batch
 
 
 TRAINING_STATE = {'optimizer', 'scaler', 'rng', 'iter_num', 'best_val_loss', 'config'}  # what resume needs
@@ -183,7 +184,7 @@ def open_run(config, given, data, env, on_exit):
     resume, convert = config['init_from'] == 'resume', config['init_from'] not in ('scratch', 'resume')
     ckpt = read_resume(config, data, path) if resume else read_source(config['init_from'], data) if convert else None
     if resume:  # the checkpoint's seed, batch size, learning rate...: told otherwise, say so
-        config = resumed_settings(config, given, ckpt['config'], path)
+        config = resumed_settings(config, given, ckpt['config'], path, env.world, ckpt.get('world_size'))
     settings, gpt_config = resolve_model(config, given, data, ckpt and ckpt['model_args'], keep=resume,
                                          source=path if resume else config['init_from'])
     check_batch_memory(settings, env.world, env.device)
@@ -207,7 +208,7 @@ def open_run(config, given, data, env, on_exit):
     optimizer = model.configure_optimizers(settings['weight_decay'], settings['learning_rate'],
                                            (settings['beta1'], settings['beta2']), env.device.type)
     run = Run(settings, model, model, optimizer, torch.amp.GradScaler(env.device.type, enabled=env.dtype == 'float16'),
-              autocast_context(env.device, env.dtype), path, source)
+              autocast_context(env.device, env.dtype), path, source, world=env.world)
     if resume:
         restore_training_state(ckpt, path, run)
     if settings['compile']:
@@ -343,7 +344,7 @@ def save(run, data):
     save_checkpoint(run.path, {
         'model': run.raw_model.state_dict(), 'optimizer': run.optimizer.state_dict(), 'scaler': run.scaler.state_dict(),
         'model_args': asdict(run.raw_model.config), 'config': run.settings, 'meta': data.meta, 'iter_num': run.iter_num,
-        'best_val_loss': run.best_val, 'rng': torch.get_rng_state(), 'source': run.source})
+        'best_val_loss': run.best_val, 'rng': torch.get_rng_state(), 'source': run.source, 'world_size': run.world})
 
 
 def diverged(what, dtype):
