@@ -6,7 +6,9 @@ generation instead: the decoding step against recomputing the context, and one s
 audio. With --mode=positions, the time per generated token against its position, up to 8 x
 block_size. With --mode=wavelet, the wavelet operation alone (forward and backward) in each of its
 forms. With --mode=coder, Equal-Info's coder: compression and decompression of a text through an M1
-checkpoint, in one process and in --workers processes. Every variant is warmed up before anything is timed.
+checkpoint, in one process and in --workers processes. With --mode=ops, no timing: what a GPU is asked to
+run, counted on any machine (the backend calls of a training step, the launches of a compiled one, the host
+syncs, the calls of a decoding step; docs/speed.md). Every variant is warmed up before anything is timed.
 
     python bench.py                              # the paper's model, batch 8, on this machine
     python bench.py --device=cuda --batch_size=64 --compile=True
@@ -16,6 +18,7 @@ checkpoint, in one process and in --workers processes. Every variant is warmed u
     python bench.py --mode=positions --variants=position=rope,attention=linear+position=rope --vocab_size=256 --threads=1
     python bench.py --mode=wavelet --device=cuda --batch_size=64
     python bench.py --mode=coder --m1=out/m1_pydocs/ckpt.pt --text_bytes=1000000 --rounds=3 --warmup=0
+    python bench.py --mode=ops                   # the counts test_ops.py holds, about a minute
 
 Random tokens and weights: the speed of a step does not depend on them.
 """
@@ -49,6 +52,7 @@ class BenchConfig:
     mode: str = 'train'           # 'train': one training iteration | 'generate': tokens per second when sampling
                                   # | 'positions': time per token against position | 'wavelet': the operation's forms
                                   # | 'coder': Equal-Info's compression and decompression speed
+                                  # | 'ops': what a GPU runs, counted (calls, launches, host syncs), no timing
     variants: str = 'none,haar,learnable'  # model variants as in compare.py: 'haar', 'haar+wavelet_frac=0.25', ...
     batch_size: int = 8
     vocab_size: int = 27

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU measurement of docs/speed.md in one go, on one CUDA GPU, in under 10 minutes: each step under its
-# own time limit (they add up to 590 s), its table printed as soon as it is done and kept, one small text file
+# own time limit (they add up to 580 s), its table printed as soon as it is done and kept, one small text file
 # a step, in ${OUT:-bench_gpu}/ (no checkpoints: the comparisons train in a temporary folder).
 #   bash bench_gpu.sh                 # the python on PATH
 #   PYTHON=/opt/venv/bin/python OUT=/tmp/gpu bash bench_gpu.sh

@@ -150,7 +150,8 @@ def checkpoint_problem(ckpt):
 def load_checkpoint(path):
     """A checkpoint of this project, loaded with weights_only=True (plain tensors and types only)."""
     if not os.path.exists(path):
-        raise ConfigError(f"no checkpoint at {path}; train one with train.py, or set out_dir to the run's folder")
+        raise ConfigError(f"no checkpoint at {path}; train one with train.py, or name the folder of a run that has one "
+                          f"(a run's ckpt.pt is not kept in the repository)")
     if os.path.isdir(path):
         raise ConfigError(f"{path} is a folder, not a checkpoint file")
     try:

@@ -4,7 +4,7 @@ settings, seeds, data order and evaluation windows; only the variant's settings 
 write a markdown table and a plot. Each run is `python train.py ...` in a process of its own, so
 any run can be repeated alone with the command in its log.
 
-    python compare.py config/compare_quick.py                 # a few minutes on 2 CPU cores
+    python compare.py config/compare_quick.py                 # minutes on 2 CPU cores (results/quick/run.txt)
     python compare.py config/text8_baseline.py --variants=none,haar,learnable --seeds=1,2,3 \
         --results=results/text8 --max_iters=10000
     python compare.py --replot=True --results=results/quick   # table and plot again from the logs

@@ -1,7 +1,7 @@
 """
 Train a GPT, with or without the wavelet operation, on one CPU / GPU / Apple GPU or many GPUs.
 
-    python train.py config/quickstart.py                    # 2 CPU cores, a few minutes, offline
+    python train.py config/quickstart.py                    # 2 CPU cores, offline (results/quickstart: its time)
     python train.py config/text8_wavelet.py --max_iters=2000
     torchrun --standalone --nproc_per_node=8 train.py config/text8_wavelet.py
 

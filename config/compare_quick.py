@@ -1,6 +1,7 @@
-# A small side-by-side comparison on the built-in pydocs data: about a minute on 2 CPU cores.
+# A small side-by-side comparison on the built-in pydocs data (its time and load: results/quick/run.txt, a
+# run of it kept in the repository).
 # python compare.py config/compare_quick.py
-results = 'results/quick'
+results = 'out/quick'
 variants = 'none,haar,learnable'
 seeds = '1,2'
 dataset = 'pydocs'

@@ -1,8 +1,8 @@
 # The Fourier head on a laptop: linear head vs Fourier heads (16 and 64 frequencies) on tones, the
 # SYNTHETIC piano built offline on first use (prepare/tones.py, not recorded music). Look at the
 # "PMF smoothness" column (lower: smoother predicted distributions over the 256 mu-law levels).
-# python compare.py config/compare_quick_fourier.py     # about 4 minutes on 2 busy CPU cores (docs/fourier_head.md)
-results = 'results/quick_fourier'
+# python compare.py config/compare_quick_fourier.py     # its time and load: results/quick_fourier/run.txt (a run kept)
+results = 'out/quick_fourier'
 variants = 'none,head=fourier+fourier_freqs=16,head=fourier+fourier_freqs=64'
 seeds = '1,2'
 dataset = 'tones'

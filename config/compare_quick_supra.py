@@ -4,7 +4,7 @@
 # The table's final losses compare (b) with (a) and (c); the converted runs' iter 0 in their logs
 # is the softmax model right after conversion, before any uptraining.
 # python compare.py config/compare_quick_supra.py       # about 1.5 minutes on 2 busy CPU cores (docs/supra.md)
-results = 'results/quick_supra'
+results = 'out/quick_supra'  # a run of it is kept in results/quick_supra (run.txt: its time and load)
 variants = ('softmax:position=rope,'
             'converted:attention=linear+init_from=softmax+max_iters=45+warmup_iters=5+learning_rate=1e-3+min_lr=1e-4,'
             'scratch:attention=linear+position=rope+max_iters=345')

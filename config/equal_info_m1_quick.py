@@ -1,5 +1,5 @@
 # Equal-Info Windows on a laptop, step 2 of docs/equal_info.md's "On a laptop": M1, the byte-level GPT
-# that drives the coder, as config/equal_info_m1.py but for 1,000 steps (about a minute) on the bytes of
+# that drives the coder, as config/equal_info_m1.py but for 1,000 steps (its time: docs/equal_info.md) on the bytes of
 # the first 300,000 characters of pydocs (data/pydocs300k_m1: BOS + 16 bytes, chunks shuffled).
 wavelet = 'none'
 dataset = 'pydocs300k_m1'

@@ -1,4 +1,4 @@
-# The offline quick start: a small wavelet GPT on the built-in pydocs characters, about 2 minutes on 2 CPU cores.
+# The offline quick start: a small wavelet GPT on the built-in pydocs characters (its time and load: results/quickstart).
 out_dir = 'out/quickstart'
 dataset = 'pydocs'
 wavelet = 'haar'
