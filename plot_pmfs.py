@@ -1,4 +1,4 @@
-"""
+r"""
 Draw the next-token distributions that trained models predict at the same validation positions,
 side by side: a linear head against Fourier heads, on a dataset of ordered bins (audio levels).
 
