@@ -118,7 +118,7 @@ def main(argv):
     g = torch.Generator(device=device).manual_seed(c['seed'])
     from tqdm import tqdm
     try:
-        with autocast_context(device, dtype), tqdm(total=max_new_tokens, unit='token', desc='sampling', leave=False,
+        with autocast_context(device, dtype), tqdm(total=max_new_tokens, unit='token', desc='sampling',
                                                    mininterval=1.0, disable=max_new_tokens < 1000) as bar:
             out = generate(model, idx, max_new_tokens, temperature=c['temperature'], top_k=c['top_k'] or None,
                            generator=g, use_cache=c['cache'], slide=c['slide'], compile=c['compile'],
