@@ -249,6 +249,8 @@ def test_speed_generation():
     rows = bench_rows('generate_threads1.txt')
     for v in ('none', 'haar', 'learnable'):
         says('docs/speed.md', f"| {v} | {' | '.join(rows[v][:5])} |")
+    step = {v: int(rows[v][0].replace(',', '')) for v in ('none', 'haar', 'learnable')}  # decoding step tokens/s
+    says('docs/speed.md', *(f"{step['none']} / {step[v]} = {step['none'] / step[v]:.2f}x (`{v}`)" for v in ('haar', 'learnable')))
     rates = sorted(int(rows[v][4].replace(',', '')) for v in ('haar', 'learnable'))  # generate() tokens/s
     says('README.md', f"({rates[0]}-{rates[-1]} tokens/s with other jobs")
 
