@@ -130,6 +130,26 @@ def partial_checkpoint(path):
     return head == b'' or (head.startswith(b'PK\x03\x04') and CHECKPOINT.encode() + b'/' in head)
 
 
+def end_at_a_line(path):
+    """Before a resumed run appends to its log: a torn last line (a write cut short by a full disk or a kill)
+    holds no whole record; cut it off, so that the next record starts a line of its own."""
+    with open(path, 'rb+') as f:
+        data = f.read()
+        if data and not data.endswith(b'\n'):
+            f.truncate(data.rfind(b'\n') + 1)
+
+
+def not_a_checkpoint(path):
+    """Why the file at path cannot be a checkpoint that torch.save wrote (its archives start 'PK'), or None: what a
+    new run's --overwrite=True may replace is a checkpoint, never a file of the user's that has its name."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(4)
+    except OSError as e:
+        return reason(e, 60)
+    return None if head == b'PK\x03\x04' else "it does not start as a file that torch.save wrote"
+
+
 CHECKPOINT_KEYS = {'model', 'model_args', 'meta'}
 
 

@@ -70,6 +70,10 @@ def main_guard(main, *args):
     except (Interrupted, KeyboardInterrupt) as e:
         print(f"\n{str(e) or 'interrupted'}", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # the reader of stdout went away (--help | head): nothing is left to say to it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit fails no more
+        sys.exit(1)
     finally:  # main is over: a signal during the interpreter's shutdown (joining threads) ends it at once, as 130,
         if signal.getsignal(signal.SIGINT) is _exit_quietly:  # not as an exception that shutdown can only print
             _install(_exit_at_once)

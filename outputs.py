@@ -75,7 +75,19 @@ def protected(path):
             return "it is a checkpoint"
         if os.path.exists(p) and name.lower().endswith('.bin'):
             return "it is a .bin file, as a dataset's tokens are"
+        if run_log(p):
+            return "it is a run's log.jsonl"
     return None
+
+
+def run_log(path):
+    """Whether the file at path is a log train.py wrote: its first line a run's header (the config and argv)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            header = json.loads(f.readline(1 << 20))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(header, dict) and {'config', 'argv'} <= set(header)
 
 
 def check_place(folder, path, setting):

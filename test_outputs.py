@@ -211,6 +211,25 @@ def test_a_new_run_never_empties_a_log_it_cannot_prove_it_may_replace(owned, run
     assert_refused(run_scripts, owned, cases)
 
 
+def test_a_run_is_written_only_into_what_the_project_wrote(owned, run_scripts):
+    """A red-team pass found these: resuming appended to a log.jsonl of the user's beside a real checkpoint; a
+    new run with --overwrite=True replaced a file of the user's named ckpt.pt that is no checkpoint; sample.py
+    --overwrite=True wrote its text over a run's log.jsonl. Each refused now, before any work, files unchanged."""
+    run = owned / 'out' / 'text'
+    (owned / 'out' / 'theirlog').mkdir()
+    shutil.copy(run / 'ckpt.pt', owned / 'out' / 'theirlog' / 'ckpt.pt')
+    (owned / 'out' / 'theirlog' / 'log.jsonl').write_text('my notes\n')
+    (owned / 'out' / 'theirckpt').mkdir()
+    (owned / 'out' / 'theirckpt' / 'ckpt.pt').write_text('not a checkpoint')
+    cases = [(['train.py', '--out_dir=out/theirlog', '--init_from=resume', '--max_iters=12'] + TINY,
+              'out/theirlog/log.jsonl is not a log that train.py wrote, and resuming would write into it'),
+             (['train.py', '--out_dir=out/theirckpt', '--overwrite=True'] + TINY,
+              'out/theirckpt/ckpt.pt exists and is no checkpoint'),
+             (['sample.py', '--out_dir=out/text', '--max_new_tokens=5', '--output=out/text/log.jsonl',
+               '--overwrite=True', '--device=cpu'], "it is a run's log.jsonl")]
+    assert_refused(run_scripts, owned, cases)
+
+
 def test_leftovers_are_known_by_their_marker_never_by_their_name(run_script, tmp_path):
     """Folders beside --out named as a rebuild's leftovers (data/books.old-2019, a backup; .tmp-<pid>) are the
     user's unless the marker a rebuild writes inside is there: never deleted, never renamed into --out."""

@@ -53,3 +53,13 @@ def test_key_space_value_and_help_with_meanings(capsys):
     assert "the checkpoint's" in out and "warmup_iters = 200" in out  # the help was printed, and a train default
     line = next(l for l in out.splitlines() if l.strip().startswith('n_layer'))
     assert line.split()[:2] == ['n_layer', 'decoder']  # a checkpoint's model: its name and comment, no default to show
+
+
+@pytest.mark.parametrize('script', ['sample.py', 'compare.py', 'bench.py'])
+def test_help_into_a_reader_that_stops_early_is_no_traceback(script, repo):
+    """`python sample.py --help | head -1` (a red-team pass): the reader goes away, and the script ends quietly."""
+    import subprocess
+    import sys
+    r = subprocess.run(f'"{sys.executable}" {script} --help | head -1', shell=True, cwd=repo, capture_output=True,
+                       text=True, timeout=120)
+    assert r.stdout.strip() and r.stderr == '', r.stderr

@@ -36,7 +36,8 @@ import torch
 from torch.nn import functional as F
 
 from checkpoints import (LOG, check_new_log, claim_out_dir, load_checkpoint, load_model_state, load_pretrained,
-                         save_checkpoint)
+                         end_at_a_line, not_a_checkpoint, save_checkpoint)
+from outputs import run_log
 from dataset import Dataset, tokens_differ
 from errors import ConfigError, Interrupted, main_guard, reason
 from generate import generate
@@ -199,11 +200,19 @@ def open_run(config, given, data, env, on_exit):
                                                  contradicted(config, given, ckpt['model_args']))}
     if env.master:  # before anything is written to out_dir: it is ours, writable, and holds no work we would lose
         on_exit.enter_context(claim_out_dir(settings['out_dir']))
-        if not resume and os.path.exists(path) and not settings['overwrite']:
-            raise ConfigError(f"{path} holds a run already; go on with it with --init_from=resume, replace it "
-                              f"with --overwrite=True, or use another out_dir")
+        if not resume and os.path.lexists(path):  # replaced only when the project can tell it wrote it
+            if not_a_checkpoint(path):
+                raise ConfigError(f"{path} exists and is no checkpoint ({not_a_checkpoint(path)}); move it, or use "
+                                  f"another out_dir")
+            if not settings['overwrite']:
+                raise ConfigError(f"{path} holds a run already; go on with it with --init_from=resume, replace it "
+                                  f"with --overwrite=True, or use another out_dir")
+        log = os.path.join(settings['out_dir'], LOG)
         if not resume:  # a log without its checkpoint (deleted to save space), or a file of the user's of that name
-            check_new_log(os.path.join(settings['out_dir'], LOG), settings['overwrite'])
+            check_new_log(log, settings['overwrite'])
+        elif os.path.lexists(log) and not run_log(log):  # a resumed run appends: only to a log of its own
+            raise ConfigError(f"{log} is not a log that train.py wrote, and resuming would write into it; move it, "
+                              f"or resume in the run's own folder")
     model.to(env.device)
     optimizer = model.configure_optimizers(settings['weight_decay'], settings['learning_rate'],
                                            (settings['beta1'], settings['beta2']), env.device.type)
@@ -240,6 +249,8 @@ def open_log(run, data, env, on_exit, board=None):
     if board:
         run.board = board(os.path.join(c['out_dir'], 'tensorboard'))
         on_exit.callback(run.board.close)
+    if c['init_from'] == 'resume' and os.path.exists(os.path.join(c['out_dir'], LOG)):
+        end_at_a_line(os.path.join(c['out_dir'], LOG))
     log = on_exit.enter_context(open(os.path.join(c['out_dir'], LOG), 'a' if c['init_from'] == 'resume' else 'w'))
     header = {'config': c, 'argv': sys.argv, 'python': platform.python_version(), 'torch': torch.__version__,
               'numpy': np.__version__, 'device': str(env.device), 'dtype': env.dtype,
