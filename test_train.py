@@ -151,6 +151,29 @@ def test_sigterm_saves_a_checkpoint(tmp_path, text_dataset, repo):
     assert 'init_from=resume' in out + err
 
 
+@pytest.mark.parametrize('long', ['--gradient_accumulation_steps=100000000', '--eval_iters=100000000'])
+def test_sigterm_inside_a_step_or_an_evaluation_that_would_take_hours(long, tmp_path, text_dataset, repo):
+    """A red-team pass: SIGTERM waited for the step in flight, and a step of 10^8 micro-steps (or an evaluation of
+    10^8 windows) ran on for minutes. Now the step is dropped and the run saved as it was before it, at once."""
+    text_dataset(tmp_path)
+    args = [os.path.join(repo, 'train.py'), '--dataset=tiny', '--n_layer=1', '--n_head=2', '--n_embd=16',
+            '--block_size=16', '--batch_size=2', '--max_iters=100', '--eval_interval=100', '--device=cpu',
+            '--out_dir=out', '--threads=1', long]
+    p = subprocess.Popen([sys.executable] + args, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=repo),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / 'out' / 'log.jsonl').exists():
+        time.sleep(0.2)
+    time.sleep(2)  # inside the long step (or the first evaluation)
+    p.send_signal(signal.SIGTERM)
+    sent = time.time()
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and time.time() - sent < 30 and 'Traceback' not in err, err
+    if 'accumulation' in long:  # stopped inside the first step: saved as it was before it
+        assert torch.load(tmp_path / 'out' / 'ckpt.pt', weights_only=True)['iter_num'] == 0
+        assert 'init_from=resume' in err
+
+
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, text_dataset, train_config, run_script):
     text_dataset(tmp_path)
     monkeypatch.chdir(tmp_path)

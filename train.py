@@ -119,6 +119,7 @@ class Run:
     shown: float = 0.0              # when the step loss was last read back from the device (show_loss)
     started: float = field(default_factory=time.time)
     world: int = 1                  # processes (DDP), for the checkpoint: a resume compares the global batch
+    stop: dict = None               # the loop's stop request ({'signal': None or its name}; stop_on_signal)
 
 
 TRAINING_STATE = {'optimizer', 'scaler', 'rng', 'iter_num', 'best_val_loss', 'config'}  # what resume needs
@@ -295,6 +296,7 @@ def evaluate(run, data, env):
         offsets = data.eval_offsets(split, T, eval_windows(run, env))[env.rank::env.world]
         total = 0  # per loss: its sum over windows; last: the windows
         for i in range(0, len(offsets), bs):
+            abandon_if_stopped(run, env)
             x, y = to_device(data.batch(split, offsets[i:i + bs], T), env.device)
             with run.autocast:
                 logits, losses = run.model(x, y)
@@ -394,6 +396,7 @@ def train_step(run, data, env):
     offsets = data.train_offsets(c['seed'], 0 if c['overfit_single_batch'] else run.iter_num, T, bs * env.world * accum)
     loss_sum = 0
     for micro in range(accum):
+        abandon_if_stopped(run, env)
         start = (micro * env.world + env.rank) * bs
         x, y = to_device(data.batch('train', offsets[start:start + bs], T), env.device)
         if env.ddp:  # all-reduce gradients on the last micro-step only
@@ -451,6 +454,18 @@ def stop_on_signal():
             signal.signal(s, h)
 
 
+class Abandoned(Exception):
+    """A stop request met inside a step or an evaluation (see abandon_if_stopped)."""
+
+
+def abandon_if_stopped(run, env):
+    """Between the micro-steps of a step and the batches of an evaluation, with one process: Ctrl-C or SIGTERM
+    ends it there (the step is dropped, the run saved as it was before it), not after a step that may take
+    hours (gradient_accumulation_steps, eval_iters). Under DDP the ranks agree on stopping between steps only."""
+    if not env.ddp and run.stop is not None and run.stop["signal"]:
+        raise Abandoned
+
+
 def stop_requested(stop, env):
     """Under DDP every rank must leave the loop at the same step, so ranks agree on the flag."""
     if not env.ddp:
@@ -490,25 +505,32 @@ def train(config, given=()):
         bar = on_exit.enter_context(tqdm(total=c['max_iters'], initial=run.iter_num, disable=not env.master,
                                          dynamic_ncols=True, mininterval=1.0))  # closed however the run ends
         with stop_on_signal() as stop:
-            while True:
-                # evaluate, log and save every eval_interval steps and at the end (a resumed run has its record)
-                resumed_here = run.iter_num == run.start_iter and c['init_from'] == 'resume'
-                if (run.iter_num % c['eval_interval'] == 0 or run.iter_num >= c['max_iters'] or c['eval_only']) and \
-                        (c['eval_only'] or not resumed_here):
-                    lap(run, env)
-                    report(run, record(run, env, *evaluate(run, data, env)), log, bar, env)
-                    if env.master and not c['eval_only'] and run.iter_num > run.start_iter:
-                        save(run, data)
-                    run.clock = time.time()
-                if run.iter_num >= c['max_iters'] or c['eval_only']:
-                    break
-                # Ctrl-C or SIGTERM: save, then stop (every DDP rank at this same step)
-                if stop_requested(stop, env):
-                    save_and_stop(run, data, env, stop)
-                # one optimisation step over the global batch
-                loss, lr = train_step(run, data, env)
-                bar.update(1)
-                show_loss(run, loss, lr, bar, env)
+            run.stop = stop
+            try:
+                while True:
+                    # evaluate, log and save every eval_interval steps and at the end (a resumed run has its record)
+                    resumed_here = run.iter_num == run.start_iter and c['init_from'] == 'resume'
+                    due = run.iter_num % c['eval_interval'] == 0 or run.iter_num >= c['max_iters']
+                    if (due or c['eval_only']) and (c['eval_only'] or not resumed_here):
+                        lap(run, env)
+                        report(run, record(run, env, *evaluate(run, data, env)), log, bar, env)
+                        if env.master and not c['eval_only'] and run.iter_num > run.start_iter:
+                            save(run, data)
+                        run.clock = time.time()
+                    if run.iter_num >= c['max_iters'] or c['eval_only']:
+                        break
+                    # Ctrl-C or SIGTERM: save, then stop (every DDP rank at this same step)
+                    if stop_requested(stop, env):
+                        save_and_stop(run, data, env, stop)
+                    # one optimisation step over the global batch
+                    loss, lr = train_step(run, data, env)
+                    bar.update(1)
+                    show_loss(run, loss, lr, bar, env)
+            except Abandoned:  # a stop request inside a long step or evaluation (one process): that step is dropped
+                run.optimizer.zero_grad(set_to_none=True)
+                if c['eval_only']:
+                    raise Interrupted(f"{stop['signal']}: stopped during the evaluation")
+                save_and_stop(run, data, env, stop)
         bar.close()
         if env.master:
             finish(run, data, env, log)
