@@ -130,6 +130,10 @@ def check_batch_memory(c, world, device):
         raise ConfigError(f"batch_size={c['batch_size']}, eval_iters={c['eval_iters']} and block_size={c['block_size']} "
                           f"need {need / 2 ** 30:.3g} GiB at the least, and {device} has {have / 2 ** 30:.3g} GiB; "
                           f"lower batch_size (raise gradient_accumulation_steps) or eval_iters")
+    sample = c['sample_tokens'] * 48  # the final sample's ids, on the device and as Python numbers (sampling_bytes)
+    if have is not None and sample > have:
+        raise ConfigError(f"sample_tokens={c['sample_tokens']:,} need {sample / 2 ** 30:.3g} GiB at the least, and "
+                          f"{device} has {have / 2 ** 30:.3g} GiB; lower sample_tokens (a sample is printed at the end)")
 
 
 def sampling_bytes(model_args, batch, length):

@@ -309,6 +309,7 @@ def test_huge_numbers_and_misleading_messages(owned, run_scripts):
              (train + ['--n_embd=1048576', '--n_head=1'], 'not enough memory for this model'),
              (train + ['--batch_size=1000000000000'], 'lower batch_size'),
              (train + ['--eval_iters=1000000000000'], 'or eval_iters'),
+             (train + ['--sample_tokens=100000000000'], 'lower sample_tokens'),  # was a traceback after training
              (TEXT[:2] + ['--max_new_tokens=100000000000000000000', '--device=cpu'], 'not enough memory'),
              (AUDIO[:2] + ['--seconds=1e16', '--output=p/new.wav', '--device=cpu'], 'not enough memory'),
              (train + ['--dataset=tones', '--head=fourier', '--fourier_bins=1'], 'needs 2 bins or more'),
