@@ -53,7 +53,7 @@ from checkpoints import CHECKPOINT, CONVERSION_HINT, LOCK_FILE, pretrained_probl
 from dataset import Dataset, tokens_differ
 from errors import ConfigError, Interrupted, UserError, main_guard, reason
 from model import GPT, GPTConfig
-from outputs import check_file, write_atomically
+from outputs import check_file, dataset_around, write_atomically
 from checks import at_least
 from settings import TRAIN, check_config, contradicted, defaults, parse_config, parse_settings, resolve_model, split_label
 from system import default_threads, run_command
@@ -821,6 +821,11 @@ def main(argv):
         raise ConfigError(f"--runs draws runs you made: {', '.join(sorted(given & {'variants', 'seeds', 'replot', 'jobs'}))} "
                           f"do not apply (the first run is the baseline)")
     check_outputs(c['results'], c['replot'], own_runs=bool(dirs))
+    inside = dataset_around(c['results']) or next((d for d in dirs if os.path.abspath(c['results']).startswith(
+        os.path.join(os.path.abspath(d), ''))), None)
+    if inside:  # an output is never inside an input: a dataset, or a run the comparison reads
+        raise ConfigError(f"results={c['results']!r} is inside {inside} (a dataset, or a run the comparison reads); "
+                          f"give a folder of its own, e.g. out/<name>")
     if not (c['replot'] or dirs):
         run_all(c)
     report(c['results'], c['variants'], dirs)

@@ -32,6 +32,17 @@ def is_dataset(folder):
     return meta is not None and 'version' in meta and isinstance(meta.get('tokens'), dict)
 
 
+def dataset_around(path):
+    """The dataset folder that path is in or is (itself, or any folder above it), or None: an output never goes there."""
+    folder = os.path.abspath(path)
+    while True:
+        if os.path.isdir(folder) and is_dataset(folder):
+            return folder
+        if os.path.dirname(folder) == folder:
+            return None
+        folder = os.path.dirname(folder)
+
+
 def dataset_file(name):
     """Whether a file of this name belongs in a dataset's folder (meta.json, and tokens and counts in .bin files)."""
     return name in (DATASET_META, WRITE_MARKER) or name.endswith('.bin')

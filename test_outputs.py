@@ -226,7 +226,11 @@ def test_a_run_is_written_only_into_what_the_project_wrote(owned, run_scripts):
              (['train.py', '--out_dir=out/theirckpt', '--overwrite=True'] + TINY,
               'out/theirckpt/ckpt.pt exists and is no checkpoint'),
              (['sample.py', '--out_dir=out/text', '--max_new_tokens=5', '--output=out/text/log.jsonl',
-               '--overwrite=True', '--device=cpu'], "it is a run's log.jsonl")]
+               '--overwrite=True', '--device=cpu'], "it is a run's log.jsonl"),
+             # an output never inside an input: a run's out_dir in a dataset, a comparison in a run it reads
+             (['train.py', '--out_dir=data/tiny/run'] + TINY, "is in a dataset's folder"),
+             (['compare.py', '--runs=out/text,out/theirlog', '--results=out/text/cmp'], 'is inside'),
+             (['compare.py', '--runs=out/text,out/theirlog', '--results=data/tiny/cmp'], 'is inside')]
     assert_refused(run_scripts, owned, cases)
 
 
