@@ -307,11 +307,11 @@ def resumed_settings(config, given, saved, source, world=1, saved_world=None):
     change it (a checkpoint that does not say its process count: batch_size itself)."""
     saved = saved if isinstance(saved, dict) else {}
     batch = ('batch_size', 'gradient_accumulation_steps')
-    changed = [k for k in RESUMED if k in given and k in saved and config[k] != saved[k]
-               and (saved_world is None or k not in batch)]
+    moved = saved_world is not None and saved_world != world  # to another number of processes: the global batch
+    changed = [k for k in RESUMED if k in given and k in saved and config[k] != saved[k] and not (moved and k in batch)]
     was, now = [f"{k}={saved[k]!r}" for k in changed], [f"{k}={config[k]!r}" for k in changed]
     resumed = dict(config, **{k: saved[k] for k in RESUMED if k in saved and k not in given})
-    if saved_world is not None and all(k in saved for k in batch):
+    if moved and all(k in saved for k in batch):
         sequences = [saved['batch_size'] * saved['gradient_accumulation_steps'] * saved_world,
                      resumed['batch_size'] * resumed['gradient_accumulation_steps'] * world]
         if sequences[0] != sequences[1]:
