@@ -172,9 +172,12 @@ def rebuild_hint(data_dir):
         pass
     name = os.path.basename(os.path.normpath(data_dir))
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prepare", f"{name}.py")
+    # a folder whose meta.json cannot be read is no dataset a prepare script may replace: it goes first
+    first = f"move {data_dir} away (no prepare script replaces a folder it cannot tell is a dataset), then " \
+        if os.path.exists(os.path.join(data_dir, "meta.json")) else ""
     if os.path.exists(script):
-        return f"build it with: python prepare/{name}.py"
-    return f"build it with a prepare/ script and --out {data_dir} (see README, 'Datasets')"
+        return f"{first}build it with: python prepare/{name}.py"
+    return f"{first}build it with a prepare/ script and --out {data_dir} (see README, 'Datasets')"
 
 
 def meta_problem(meta):

@@ -79,3 +79,15 @@ def test_a_damaged_dataset_is_a_one_line_error_naming_the_fix(tmp_path, monkeypa
     assert ('python prepare/tiny.py' if damage != 'no_meta' else '--out data/tiny') in str(e.value)
 
 
+
+
+def test_an_unreadable_meta_json_names_a_way_that_works(tmp_path):
+    """A red-team pass: the hint said to build the dataset with --out of its folder, which every prepare script
+    then refused (a folder it cannot tell is a dataset). The hint now says to move the folder away first."""
+    from dataset import rebuild_hint
+    folder = tmp_path / 'data' / 'b4'
+    folder.mkdir(parents=True)
+    (folder / 'meta.json').write_text('{bad')
+    assert rebuild_hint(str(folder)).startswith(f"move {folder} away")
+    (folder / 'meta.json').unlink()
+    assert not rebuild_hint(str(folder)).startswith('move')
