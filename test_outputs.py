@@ -230,7 +230,10 @@ def test_a_run_is_written_only_into_what_the_project_wrote(owned, run_scripts):
              # an output never inside an input: a run's out_dir in a dataset, a comparison in a run it reads
              (['train.py', '--out_dir=data/tiny/run'] + TINY, "is in a dataset's folder"),
              (['compare.py', '--runs=out/text,out/theirlog', '--results=out/text/cmp'], 'is inside'),
-             (['compare.py', '--runs=out/text,out/theirlog', '--results=data/tiny/cmp'], 'is inside')]
+             (['compare.py', '--runs=out/text,out/theirlog', '--results=data/tiny/cmp'], 'is inside'),
+             # resumed on another dataset that is built on first use: refused before building it (the tree is unchanged)
+             (['train.py', '--out_dir=out/text', '--init_from=resume'] + TINY[1:] + ['--dataset=pydocs', '--max_iters=9'],
+              "was trained on 'tiny', not 'pydocs'; drop --dataset")]
     assert_refused(run_scripts, owned, cases)
 
 

@@ -77,6 +77,20 @@ def set_up(config, on_exit):
     return Env(device, pick_dtype(config['dtype'], device), True, int(os.environ['RANK']), int(os.environ['WORLD_SIZE']))
 
 
+def check_resumed_dataset(config):
+    """A resumed run goes on with its checkpoint's dataset: one named otherwise that is not built yet is refused
+    before it is built (read_resume checks every other case, once the dataset is open)."""
+    path = os.path.join(config['out_dir'], 'ckpt.pt')
+    if config['init_from'] != 'resume' or not os.path.isfile(path) or \
+            os.path.exists(os.path.join('data', config['dataset'], 'meta.json')):
+        return
+    saved = load_checkpoint(path).get('config')
+    trained_on = saved.get('dataset') if isinstance(saved, dict) else None
+    if isinstance(trained_on, str) and trained_on != config['dataset']:
+        raise ConfigError(f"{path} was trained on {trained_on!r}, not {config['dataset']!r}; drop --dataset to go on "
+                          f"with it")
+
+
 def open_dataset(name, env):
     """Rank 0 first: it may build the dataset, or put back one that an interrupted rebuild set aside."""
     data = Dataset(name) if env.master else None
@@ -138,7 +152,7 @@ def read_resume(config, data, path):
         raise ConfigError(f"{path} holds a damaged training state (its config names no dataset); train from scratch "
                           f"in another out_dir")
     if trained_on != data.name:
-        raise ConfigError(f"{path} was trained on {trained_on!r}, not {data.name!r}")
+        raise ConfigError(f"{path} was trained on {trained_on!r}, not {data.name!r}; drop --dataset to go on with it")
     if ckpt['model_args']['vocab_size'] != data.vocab_size:
         raise ConfigError(f"{path} has a vocabulary of {ckpt['model_args']['vocab_size']} tokens, but data/{data.name} "
                           f"now has {data.vocab_size}: the dataset was rebuilt differently; rebuild it as before, or "
@@ -496,6 +510,7 @@ def train(config, given=()):
     board = tensorboard_writer(config)
     with ExitStack() as on_exit:
         env = set_up(config, on_exit)
+        check_resumed_dataset(config)
         data = open_dataset(config['dataset'], env)
         run = open_run(config, given, data, env, on_exit)
         log = open_log(run, data, env, on_exit, board)
