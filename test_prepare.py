@@ -642,3 +642,11 @@ def test_excerpt_ends_at_a_line_break_and_replaces_only_itself(tmp_path):
     assert code == 1 and "--overwrite" in err.strip().splitlines()[-1] and open(out).read() == "one two\n"
     code, _, err = run_prepare("excerpt", "--input", str(src), "--out", out, "--chars", "100", "--overwrite")
     assert code == 0 and open(out).read() == src.read_text(), err
+
+
+@pytest.mark.parametrize('argv', [['prepare/excerpt.py', '--chars', 'abc'], ['prepare/tones.py', '--minutes'],
+                                  ['prepare/text8.py', '--bogus']])
+def test_a_command_line_argparse_rejects_is_one_line_too(argv, run_script, tmp_path):
+    """A red-team pass: argparse printed its usage and the problem, exit 2. Now one line naming --help, exit 1."""
+    r = run_script(argv, tmp_path)
+    assert r.returncode == 1 and r.stderr.count('\n') == 1 and r.stderr.startswith('error: ') and '--help' in r.stderr

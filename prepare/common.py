@@ -14,10 +14,19 @@ from outputs import check_dataset_folder, check_not_input
 INPUTS = ("input", "regroup", "m1")  # the settings of prepare scripts that name what they read
 
 
+def one_line(parser):
+    """argparse's errors as this project's: one line that names the problem and --help, exit 1 (argparse's own:
+    its usage, then the problem, exit 2)."""
+    def error(message):
+        sys.exit(f"error: {message}; see python {os.path.relpath(sys.argv[0])} --help")
+    parser.error = error
+    return parser
+
+
 def parse_args(parser):
     """The command line of a prepare script, with its --out checked before any work: a new folder, or a
     dataset this project wrote there by this script (outputs.check_dataset_folder), and none of its inputs."""
-    args = parser.parse_args()
+    args = one_line(parser).parse_args()
     check_not_input(args.out, {f"--{k}": getattr(args, k, None) for k in INPUTS})
     check_dataset_folder(args.out, script=os.path.basename(sys.argv[0]))
     return args

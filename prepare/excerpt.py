@@ -21,6 +21,7 @@ if __name__ == "__main__":  # before the slow imports below, so that Ctrl-C ther
     quiet_interrupts()
 from errors import UserError, main_guard
 from outputs import check_file, check_not_input, write_atomically
+from prepare.common import one_line
 from texts import input_text
 
 
@@ -37,7 +38,7 @@ def main():
     p.add_argument("--out", required=True, help="the .txt file to write")
     p.add_argument("--chars", type=int, default=300_000, help="at most this many characters (default 300,000)")
     p.add_argument("--overwrite", action="store_true", help="--out may replace a file that holds something else")
-    args = p.parse_args()
+    args = one_line(p).parse_args()
     if args.chars < 1:
         raise UserError(f"--chars {args.chars}: give a number of characters from 1 up")
     check_not_input(args.out, {"--input": args.input})
