@@ -132,7 +132,8 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="which pieces: the same seed gives the same audio")
     args = parse_args(p)
     if not (math.isfinite(args.minutes) and 0 < args.minutes <= 1e4) or args.seed < 0:
-        raise DatasetError(f"--minutes {args.minutes} --seed {args.seed}: give minutes from 0 to 10,000 and a seed from 0 up")
+        raise DatasetError(f"--minutes {args.minutes} --seed {args.seed}: give minutes above 0, up to 10,000, and a seed "
+                           f"from 0 up")
     meta = build(args.out, args.minutes, args.seed, prepare_command("tones", p, args))
     print(f"{args.out}: " + ", ".join(f"{s} {n:,} samples ({n / SAMPLE_RATE:,.1f} s, {meta['pieces'][s]} pieces)"
                                       for s, n in meta["tokens"].items()) + "; synthetic piano")
