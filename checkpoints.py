@@ -71,9 +71,11 @@ def claim_out_dir(out_dir):
     """Hold out_dir for this run, which also proves it can be written: a second run on it stops with a
     one-line error naming this one. The lock is the operating system's, so it ends with the process,
     even on kill -9. A partial checkpoint (ckpt.pt.tmp) that a killed run left in out_dir is removed."""
-    if os.path.isfile(os.path.join(out_dir, DATASET_META)) or dataset_around(out_dir):
-        raise ConfigError(f"out_dir={out_dir!r} is in a dataset's folder ({dataset_around(out_dir) or out_dir}); give the "
-                          f"run a folder of its own, e.g. out/<name>")
+    if os.path.isfile(os.path.join(out_dir, DATASET_META)):
+        raise ConfigError(f"out_dir={out_dir!r} is a dataset's folder; give the run a folder of its own, e.g. out/<name>")
+    if dataset_around(out_dir):
+        raise ConfigError(f"out_dir={out_dir!r} is in a dataset's folder ({dataset_around(out_dir)}); give the run a "
+                          f"folder of its own, e.g. out/<name>")
     path = os.path.join(out_dir, LOCK_FILE)
     made, up = [], os.path.abspath(out_dir)  # the folders this claim creates: removed again if left empty
     while not os.path.exists(up):

@@ -21,4 +21,5 @@ def within(config, key, low, high=math.inf, low_open=False, high_open=False):
     v = getattr(config, key)
     if not (math.isfinite(v) and (low < v if low_open else low <= v) and (v < high if high_open else v <= high)):
         bounds = f"{'>' if low_open else '>='} {low}" + ('' if high == math.inf else f" and {'<' if high_open else '<='} {high}")
-        raise ValueError(f"{key}={v!r}: use a finite number {bounds}")
+        kind = 'a whole number' if isinstance(v, int) else 'a finite number'
+        raise ValueError(f"{key}={v!r}: use {kind} {bounds}")

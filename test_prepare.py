@@ -650,3 +650,12 @@ def test_a_command_line_argparse_rejects_is_one_line_too(argv, run_script, tmp_p
     """A red-team pass: argparse printed its usage and the problem, exit 2. Now one line naming --help, exit 1."""
     r = run_script(argv, tmp_path)
     assert r.returncode == 1 and r.stderr.count('\n') == 1 and r.stderr.startswith('error: ') and '--help' in r.stderr
+
+
+def test_binary_input_is_not_taken_for_text(run_script, tmp_path):
+    """A red-team pass: a dataset's uint16 tokens are valid UTF-8 (zero bytes and all), and prepare/bytes.py made a
+    dataset of them without a word. Zero bytes are refused now, before any work."""
+    (tmp_path / 'tokens.bin').write_bytes(bytes([0, 3, 0, 7, 0, 1]) * 1000)
+    r = run_script(['prepare/bytes.py', '--input', str(tmp_path / 'tokens.bin'), '--out', str(tmp_path / 'data' / 'x')],
+                   tmp_path)
+    assert r.returncode == 1 and 'holds zero bytes' in r.stderr and not (tmp_path / 'data' / 'x').exists(), r.stderr

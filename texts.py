@@ -77,6 +77,9 @@ def input_text(path):
         "\n".join(text for _, text in read_documents(path, not_utf8="refuse"))
     if not text.strip():
         raise DatasetError(f"{path} holds no text; pass UTF-8 text files")
+    if "\x00" in text:  # valid UTF-8, but no text: a dataset's .bin tokens, say
+        raise DatasetError(f"{path} holds zero bytes, which text does not: it looks like binary data (a dataset's "
+                           f".bin tokens?); pass UTF-8 text files")
     return text
 
 
