@@ -452,3 +452,9 @@ def test_time_columns_spread():
     says('results/README.md', f"differ by up to a factor of {most:.1f} between comparisons (`none` on books: "
                               f"{ms('books', 'none'):.0f} ms/step in `books/summary.json`, "
                               f"{ms('books_ablation', 'none'):.0f} in")
+
+
+def test_the_suite_time():
+    """README's time of the test suite, from the closing line of the kept .ci/run output."""
+    seconds = float(re.search(r'in ([\d.]+)s', text('results/tests/ci_run.txt'))[1])
+    says('README.md', f"{int(seconds) // 60} min {round(seconds) % 60} s on this project's 2-core x86_64 VM")
