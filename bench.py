@@ -482,8 +482,7 @@ def counted(fn):
 
 def training_ops(c, overrides):
     """The OpCounter of one eager training step (forward, backward, clipping, fused AdamW) under bf16 autocast."""
-    torch.manual_seed(c['seed'])
-    model = GPT(model_config(dict(c, **overrides), c['vocab_size']))
+    model = build(c, overrides, torch.device('cpu'))
     opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cuda')  # 'cuda': fused AdamW, one call per step
     x = torch.randint(0, c['vocab_size'], (1, c['block_size']))
     with gpu_forms():
@@ -509,8 +508,7 @@ def compiled_launches(c, overrides, n_layer):
     its own kernels (C++ here, Triton on a GPU) and the library calls between them. The whole step one graph."""
     from torch._inductor.utils import run_and_get_code
     torch._dynamo.reset()
-    torch.manual_seed(c['seed'])
-    model = GPT(model_config(dict(c, n_layer=n_layer, **overrides), c['vocab_size']))
+    model = build(dict(c, n_layer=n_layer), overrides, torch.device('cpu'))
     compiled = torch.compile(model, fullgraph=True)
     x = torch.randint(0, c['vocab_size'], (1, c['block_size']))
 
@@ -531,8 +529,7 @@ def compiled_launches(c, overrides, n_layer):
 def decode_ops(c, overrides):
     """The OpCounter of one decoding step with sampling, as a CUDA graph captures it (generate.decoding_step):
     weights cast once to bf16, autocast with its cache off, the context full but one."""
-    torch.manual_seed(c['seed'])
-    model = GPT(model_config(dict(c, **overrides), c['vocab_size'])).eval()
+    model = build(c, overrides, torch.device('cpu')).eval()
     x = torch.randint(0, c['vocab_size'], (c['num_samples'], c['block_size']))
     cache = model.new_cache()
     autocast = torch.autocast('cpu', dtype=torch.bfloat16, cache_enabled=False)

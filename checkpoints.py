@@ -13,7 +13,7 @@ import torch
 
 from errors import ConfigError, UserError, reason
 from model import GPTConfig
-from outputs import DATASET_META, dataset_around
+from outputs import DATASET_META, dataset_around, run_log
 
 try:
     import fcntl
@@ -46,19 +46,20 @@ def check_new_log(path, overwrite=False):
     evaluations past its first (the run's checkpoint gone: deleted to save space, say), unless overwrite."""
     if not os.path.lexists(path):
         return
+    if not run_log(path):
+        raise ConfigError(f"{path} exists and is not a log that train.py wrote; move it, or use another out_dir")
     try:
         with open(path, encoding='utf-8') as f:
-            header, records = json.loads(f.readline()), [line for line in f if line.strip()]
+            f.readline()  # the header
+            records = [line for line in f if line.strip()]
         trained = False
         for i, line in enumerate(records):
             try:
                 trained = trained or json.loads(line).get('iter') != 0
             except ValueError:
                 trained = trained or i < len(records) - 1  # a torn last line (a write cut short) holds nothing
-    except (OSError, ValueError, AttributeError):  # not a file, not text, not JSON lines
-        header, trained = None, True
-    if not (isinstance(header, dict) and {'config', 'argv'} <= set(header)):
-        raise ConfigError(f"{path} exists and is not a log that train.py wrote; move it, or use another out_dir")
+    except (OSError, ValueError, AttributeError):  # not text, not JSON lines
+        trained = True
     if trained and not overwrite:
         raise ConfigError(f"{path} holds the log of a run whose checkpoint is gone; replace it with --overwrite=True, "
                           f"or use another out_dir")

@@ -99,6 +99,11 @@ def causal_moving_average(x, window, valid):
     return (S[:, 1:] - S.gather(1, start.expand(B, T, n))) / count
 
 
+def sum_dtype(dtype):
+    """What the fast forms sum in: float64 for float64 (the reference tests), float32 for every other dtype."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 class MovingAverage(torch.autograd.Function):
     """
     The faster form of the haar step (the plain one: causal_moving_average and a cat): x (B, T, C) ->
@@ -124,7 +129,7 @@ class MovingAverage(torch.autograd.Function):
     def forward(ctx, x, start, last, pre, post):
         B, T, _ = x.shape
         n = start.size(0)
-        xs = x.new_empty(B, n, T, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
+        xs = x.new_empty(B, n, T, dtype=sum_dtype(x.dtype))
         if pre is None:
             xs.copy_(x[..., :n].mT)
         else:
@@ -140,7 +145,7 @@ class MovingAverage(torch.autograd.Function):
         last, factor = ctx.saved_tensors
         B, T, _ = grad.shape
         n = last.size(0)
-        gs = grad.new_empty(B, n, T, dtype=torch.float64 if grad.dtype == torch.float64 else torch.float32)
+        gs = grad.new_empty(B, n, T, dtype=sum_dtype(grad.dtype))
         torch.mul(grad[..., :n].mT, factor, out=gs)
         P = gs.cumsum(-1)
         E = torch.sub(P, gs, out=gs)
@@ -241,8 +246,7 @@ class ToeplitzConvolution(torch.autograd.Function):
         G = xs.new_empty(n, T, W)
         G[..., :T - 1].zero_()
         torch.bmm(gs, xs.mT, out=G[..., T - 1:])
-        sums = G.as_strided((T, n, T), (1, T * W, W + 1)).sum(-1, dtype=torch.float64 if G.dtype == torch.float64
-                                                                    else torch.float32)  # (u, n)
+        sums = G.as_strided((T, n, T), (1, T * W, W + 1)).sum(-1, dtype=sum_dtype(G.dtype))  # (u, n)
         L = min(ctx.span, T)
         grad_kernel = sums.flip(0)[:L]
         if L < ctx.span:  # taps beyond the sequence weigh nothing here
@@ -346,7 +350,7 @@ class Wavelet(nn.Module):
         # buffers, not parameters, and not saved: 'haar' and 'none' share one state_dict
         window = torch.tensor(windows)
         self.register_buffer('window', window, persistent=False)
-        for name, value in zip(('start', 'last', 'pre', 'post'), self.haar_indices(config.block_size)):
+        for name, value in zip(('start', 'last', 'pre', 'post'), self.haar_indices(config.block_size, window)):
             self.register_buffer(name, value, persistent=False)  # MovingAverage's, for block_size positions
         lag = torch.arange(self.span)[:, None]
         self.register_buffer('fixed_kernel', (lag < window) / window, persistent=False)  # haar: the boxes
@@ -400,9 +404,8 @@ class Wavelet(nn.Module):
         y = convolve(x[..., :n].float(), self.kernel())
         return torch.cat([(y if post is None else y * post).to(x.dtype), x[..., n:]], dim=-1)
 
-    def haar_indices(self, T, window=None):
-        """MovingAverage's start, last, pre and post for T positions (see there)."""
-        window = torch.tensor([k for a, b, k in self.groups for _ in range(a, b)]) if window is None else window
+    def haar_indices(self, T, window):
+        """MovingAverage's start, last, pre and post for T positions and the windows `window` (n,) (see there)."""
         t = torch.arange(T, device=window.device)
         k = window[:, None]
         count = torch.minimum(t + 1, k) if self.valid else None
@@ -785,7 +788,7 @@ class Cache:
             self.turned = torch.zeros_like(self.kernels)
         self.kernels[layer] = kernel.detach().t()
         if kernel.device.type == 'cpu':  # for the CPU's step: each kernel reversed, twice over (turn)
-            if getattr(self, 'doubled', None) is None or self.doubled.shape[1] != kernel.size(1):
+            if self.doubled is None or self.doubled.shape[1] != kernel.size(1):
                 self.doubled = torch.zeros(self.n_wavelets, kernel.size(1), 2 * self.span)
             self.doubled[layer] = self.kernels[layer].flip(-1).repeat(1, 2)
 
@@ -831,9 +834,9 @@ class Cache:
 
     def tensors(self):
         """Every tensor a decoding step writes (to put them back after a trial run)."""
-        wavelet = [self.slots, self.kernels, self.turned] if self.kernels is not None else []
-        return [self.pos] + ([self.bias] if self.bias is not None else []) + wavelet + [t for layer in self.layers for part in layer if part is not None
-                                       for t in part.tensors()]
+        shared = [self.pos] + ([self.bias] if self.bias is not None else []) + \
+            ([self.slots, self.kernels, self.turned] if self.kernels is not None else [])
+        return shared + [t for layer in self.layers for part in layer if part is not None for t in part.tensors()]
 
 
 class GPT(nn.Module):

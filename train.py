@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from checkpoints import (LOG, check_new_log, claim_out_dir, load_checkpoint, load_model_state, load_pretrained,
+from checkpoints import (CHECKPOINT, LOG, check_new_log, claim_out_dir, load_checkpoint, load_model_state, load_pretrained,
                          end_at_a_line, not_a_checkpoint, save_checkpoint)
 from outputs import run_log
 from dataset import Dataset, tokens_differ
@@ -80,7 +80,7 @@ def set_up(config, on_exit):
 def check_resumed_dataset(config):
     """A resumed run goes on with its checkpoint's dataset: one named otherwise that is not built yet is refused
     before it is built (read_resume checks every other case, once the dataset is open)."""
-    path = os.path.join(config['out_dir'], 'ckpt.pt')
+    path = os.path.join(config['out_dir'], CHECKPOINT)
     if config['init_from'] != 'resume' or not os.path.isfile(path) or \
             os.path.exists(os.path.join('data', config['dataset'], 'meta.json')):
         return
@@ -216,9 +216,9 @@ def open_run(config, given, data, env, on_exit):
     if env.master:  # before anything is written to out_dir: it is ours, writable, and holds no work we would lose
         on_exit.enter_context(claim_out_dir(settings['out_dir']))
         if not resume and os.path.lexists(path):  # replaced only when the project can tell it wrote it
-            if not_a_checkpoint(path):
-                raise ConfigError(f"{path} exists and is no checkpoint ({not_a_checkpoint(path)}); move it, or use "
-                                  f"another out_dir")
+            why = not_a_checkpoint(path)
+            if why:
+                raise ConfigError(f"{path} exists and is no checkpoint ({why}); move it, or use another out_dir")
             if not settings['overwrite']:
                 raise ConfigError(f"{path} holds a run already; go on with it with --init_from=resume, replace it "
                                   f"with --overwrite=True, or use another out_dir")
@@ -264,9 +264,10 @@ def open_log(run, data, env, on_exit, board=None):
     if board:
         run.board = board(os.path.join(c['out_dir'], 'tensorboard'))
         on_exit.callback(run.board.close)
-    if c['init_from'] == 'resume' and os.path.exists(os.path.join(c['out_dir'], LOG)):
-        end_at_a_line(os.path.join(c['out_dir'], LOG))
-    log = on_exit.enter_context(open(os.path.join(c['out_dir'], LOG), 'a' if c['init_from'] == 'resume' else 'w'))
+    path = os.path.join(c['out_dir'], LOG)
+    if c['init_from'] == 'resume' and os.path.exists(path):
+        end_at_a_line(path)
+    log = on_exit.enter_context(open(path, 'a' if c['init_from'] == 'resume' else 'w'))
     header = {'config': c, 'argv': sys.argv, 'python': platform.python_version(), 'torch': torch.__version__,
               'numpy': np.__version__, 'device': str(env.device), 'dtype': env.dtype,
               'hardware': torch.cuda.get_device_name(env.device) if env.device.type == 'cuda'
