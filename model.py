@@ -107,66 +107,73 @@ def sum_dtype(dtype):
 class MovingAverage(torch.autograd.Function):
     """
     The faster form of the haar step (the plain one: causal_moving_average and a cat): x (B, T, C) ->
-    x with its first n coordinates replaced by their causal moving averages, forward and backward in a
-    few kernels each on a GPU, and no wait for the host.
+    x with its first n coordinates replaced by their causal moving averages, forward and backward in
+    five kernels each on a GPU, and no wait for the host.
     - A GPU scans the innermost dimension in parallel, an outer one serially (one thread walks all T
       positions of a column), so the n coordinates are copied once into (B, n, T), divided by k on the
-      way ('valid': by the count, after), and scanned there.
-    - With S the prefix sums and E = S - x the exclusive ones (E[0] = 0), a window sum is one gather:
-      y[t] = S[t] - E[start[t]], start[t] = max(t + 1 - k, 0).
+      way ('valid': by the count, after), and scanned there, in place.
+    - With S the prefix sums, a window sum is S[t] - S[t - k]: one gather of S at back[t] = max(t - k, 0)
+      and one multiply-add that takes it off where it exists (inside[t] = 1 for t >= k, else 0), written
+      straight into the new stream.
     - The gradient of a causal window sum is the same sum looking ahead, with g = dL/dy / count:
-      dL/dx[s] = sum of g[t] for t in [s, last[s]] = P[last[s]] - E[s], last[s] = min(s + k - 1, T - 1),
-      P the prefix sums of g: one scan and one gather again. (Autograd's backward of a gather is a
-      scatter-add in which up to k rows add into row 0 at once: on an H200 'haar' then cost a third of
-      a training step.)
-    - The output is a new tensor with the other coordinates copied: no cat, whose backward is two
-      zero-filled copies of the whole stream and an add.
-    start, last (n, T) int64 and the factors pre (n, 1) = 1/k or post (n, T) = 1/count come from
-    Wavelet.indices. Sums in float32 (or float64) whatever x is: prefix sums of bf16 values lose their low bits.
+      dL/dx[s] = sum of g[t] for t in [s, last[s]] = P[last[s]] - P[s - 1], last[s] = min(s + k - 1, T - 1),
+      P the prefix sums of g: one scan, one gather of both terms (ahead = last, then max(s - 1, 0)), and
+      the multiply-add (after[s] = 1 for s >= 1). (Autograd's backward of a gather is a scatter-add in
+      which up to k rows add into row 0 at once: on an H200 'haar' then cost a third of a training step.)
+    - The other coordinates are copied into the new stream: no cat, whose backward is two zero-filled
+      copies of the whole stream and an add. (Writing into x, or into the incoming gradient, would save
+      that copy each way; autograd forbids the second, and the first would overwrite the caller's tensor.)
+    The indices and factors come from Wavelet.indices: back, inside (n, T), ahead (n, 2T), after (1, T),
+    pre (n, 1) = 1/k or post (n, T) = 1/count. Sums in float32 (or float64) whatever x is: prefix sums of
+    bf16 values lose their low bits.
     """
 
     @staticmethod
-    def forward(ctx, x, start, last, pre, post):
+    def forward(ctx, x, back, inside, ahead, after, pre, post):
         B, T, _ = x.shape
-        n = start.size(0)
-        xs = x.new_empty(B, n, T, dtype=sum_dtype(x.dtype))
+        n = back.size(0)
+        S = x.new_empty(B, n, T, dtype=sum_dtype(x.dtype))
         if pre is None:
-            xs.copy_(x[..., :n].mT)
+            S.copy_(x[..., :n].mT)
         else:
-            torch.mul(x[..., :n].mT, pre, out=xs)
-        S = xs.cumsum(-1)
-        E = torch.sub(S, xs, out=xs)  # exclusive prefix sums, in place of the inputs
-        ctx.save_for_backward(last, pre if post is None else post)
-        return replace_first(x, S, E.gather(-1, start.expand(B, -1, -1)), post)
+            torch.mul(x[..., :n].mT, pre, out=S)
+        S.cumsum_(-1)
+        ctx.save_for_backward(ahead, after, pre if post is None else post)
+        return replace_first(x, S, S.gather(-1, back.expand(B, -1, -1)), inside, post)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        last, factor = ctx.saved_tensors
+        ahead, after, factor = ctx.saved_tensors
         B, T, _ = grad.shape
-        n = last.size(0)
-        gs = grad.new_empty(B, n, T, dtype=sum_dtype(grad.dtype))
-        torch.mul(grad[..., :n].mT, factor, out=gs)
-        P = gs.cumsum(-1)
-        E = torch.sub(P, gs, out=gs)
-        return replace_first(grad, P.gather(-1, last.expand(B, -1, -1)), E), None, None, None, None
+        n = ahead.size(0)
+        P = grad.new_empty(B, n, T, dtype=sum_dtype(grad.dtype))
+        torch.mul(grad[..., :n].mT, factor, out=P)
+        P.cumsum_(-1)
+        both = P.gather(-1, ahead.expand(B, -1, -1))  # P[last[s]], then P[s - 1]
+        return replace_first(grad, both[..., :T], both[..., T:], after), None, None, None, None, None, None
 
 
-def replace_first(x, a, b=None, post=None):
-    """A new x (B, T, C) whose first n coordinates are (a - b) * post, a and b (B, n, T) (b and post
-    optional): written straight into the new tensor, one call for them and one for the others. Compiled,
-    a cat: dynamo cannot trace a write into a strided view, and inductor fuses the cat into one kernel."""
+def replace_first(x, a, b=None, inside=None, post=None):
+    """A new x (B, T, C) whose first n coordinates are (a - b * inside) * post, a and b (B, n, T), inside
+    and post broadcast to it (b and post optional; a may be overwritten): written straight into the new
+    tensor, one call for them (two with both b and post) and one for the others. Compiled, a cat: dynamo
+    cannot trace a write into a strided view, and inductor fuses the cat into one kernel."""
     n = a.size(1)
     if torch.compiler.is_compiling():
-        y = a if b is None else a - b
+        y = a if b is None else a - b * inside
         return torch.cat([(y if post is None else y * post).mT.to(x.dtype), x[..., n:]], -1)
     out = torch.empty_like(x)
     out[..., n:] = x[..., n:]
     first = out[..., :n].mT
-    if b is None:
-        first.copy_(a) if post is None else torch.mul(a, post, out=first)
+    if b is not None and post is not None:
+        a, b = a.addcmul_(b, inside, value=-1), None
+    if b is not None:
+        torch.addcmul(a, b, inside, value=-1, out=first)
+    elif post is not None:
+        torch.mul(a, post, out=first)
     else:
-        torch.sub(a, b, out=first) if post is None else torch.mul(a.sub_(b), post, out=first)
+        first.copy_(a)
     return out
 
 
@@ -200,32 +207,40 @@ def toeplitz_convolution(x, kernel):
     return y.permute(2, 1, 0)
 
 
+def toeplitz_index(T, span, device):
+    """(T * T,): where entry (t, s) of a T x T Toeplitz matrix, M[t, s] = kernel[t - s], reads a row of span
+    lags and a zero after them (for t - s outside 0 .. span - 1)."""
+    t = torch.arange(T, device=device)
+    lag = t[:, None] - t
+    return torch.where((lag >= 0) & (lag < span), lag, span).flatten()
+
+
 class ToeplitzConvolution(torch.autograd.Function):
     """
     The faster form of the learnable step on a GPU (the plain one: toeplitz_convolution and a cat):
-    x (B, T, C) -> x with its first n coordinates replaced by their causal convolutions with kernel
-    (span, n), times post (n, T, 1) for 'valid' padding; products in `dtype` (under autocast bf16, with
-    float32 sums, as every matmul of the model).
-    - M (n, T, T) is built once, in dtype, straight from the kernel (autograd casts a float32 M at every
-      call and keeps both), and x is laid out once as (n, T, B) for the batched matmul.
-    - The kernel's gradient, tap lag of coordinate i, is the sum of diagonal lag of G = g x^T (n, T, T).
-      G is written into rows T - 1 entries longer, after T - 1 zeros, so that every diagonal becomes a
-      row of a strided view: one sum, accumulated in float32. (Autograd casts G to float32, 4 bytes an
-      entry, and adds it up through an unfold's backward.)
+    x (B, T, C) -> x with its first n coordinates replaced by their causal convolutions with the kernels
+    `rows` (n, span + 1: each coordinate's weights by lag, a zero last), times post (n, T, 1) for 'valid'
+    padding; products in `dtype` (under autocast bf16, with float32 sums, as every matmul of the model).
+    - M (n, T, T) is built once, in dtype, by one gather from the rows (index: toeplitz_index), and x is
+      laid out once as (n, T, B) for the batched matmul. (Autograd would cast a float32 M at every call.)
+    - The kernels' gradient, lag of coordinate i, is the sum of diagonal lag of G = x g^T (n, T, T). G is
+      written into rows `span` entries longer, zeros after, so that every diagonal becomes a row of a
+      strided view: one sum, accumulated in float32, straight into the rows' shape (the zero's own entry
+      gets a number too, which is dropped: the zero is no parameter). (Autograd casts G to float32, 4
+      bytes an entry, and adds it up through an unfold's backward.)
     - The output and the input's gradient are written straight into new streams: no cat.
     """
 
     @staticmethod
-    def forward(ctx, x, kernel, post, dtype):
+    def forward(ctx, x, rows, index, post, dtype):
         B, T, _ = x.shape
-        L, n = min(kernel.size(0), T), kernel.size(1)
-        diagonals = F.pad(kernel[:L].t().to(dtype), (T - 1, T - L))  # (n, 2T - 1): T - 1 zeros, the lags, zeros
-        M = diagonals.unfold(1, T, 1).flip(-1)                        # M[i, t, s] = kernel[t - s, i], materialised
+        n = rows.size(0)
+        M = rows.to(dtype).index_select(1, index).view(n, T, T)  # M[i, t, s] = kernel[t - s, i]
         xs = x.new_empty(n, T, B, dtype=dtype)
         xs.copy_(x[..., :n].permute(2, 1, 0))
         ctx.save_for_backward(M, xs, post)
-        ctx.span = kernel.size(0)
-        return replace_first(x, torch.bmm(M, xs).permute(2, 0, 1), None, None if post is None else post.permute(2, 0, 1))
+        ctx.span = rows.size(1) - 1
+        return replace_first(x, torch.bmm(M, xs).permute(2, 0, 1), post=None if post is None else post.permute(2, 0, 1))
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -239,19 +254,16 @@ class ToeplitzConvolution(torch.autograd.Function):
             torch.mul(grad[..., :n].permute(2, 1, 0), post, out=gs)
         grad_x = replace_first(grad, torch.bmm(M.mT, gs).permute(2, 0, 1))
         if not ctx.needs_input_grad[1]:
-            return grad_x, None, None, None
-        # G[i, t, s] at column T - 1 + s of a row of W = 2T - 1: diagonal lag (s = t - lag) sits at offset
-        # (T - 1 - lag) + t (W + 1), so entry u = T - 1 - lag of the view below holds it for every t (zeros for t < lag)
-        W = 2 * T - 1
+            return grad_x, None, None, None, None
+        # G[i, s, t] = x[s] g[t] in the first T entries of a row of W = T + span: diagonal lag (t = s + lag) sits at
+        # s (W + 1) + lag, so entry lag of the view below sums it over s (zeros where s + lag is past the sequence)
+        span = ctx.span
+        W = T + span
         G = xs.new_empty(n, T, W)
-        G[..., :T - 1].zero_()
-        torch.bmm(gs, xs.mT, out=G[..., T - 1:])
-        sums = G.as_strided((T, n, T), (1, T * W, W + 1)).sum(-1, dtype=sum_dtype(G.dtype))  # (u, n)
-        L = min(ctx.span, T)
-        grad_kernel = sums.flip(0)[:L]
-        if L < ctx.span:  # taps beyond the sequence weigh nothing here
-            grad_kernel = F.pad(grad_kernel, (0, 0, 0, ctx.span - L))
-        return grad_x, grad_kernel, None, None
+        G[..., T:].zero_()
+        torch.bmm(xs, gs.mT, out=G[..., :T])
+        grad_rows = G.as_strided((n, span + 1, T), (T * W, 1, W + 1)).sum(-1, dtype=sum_dtype(G.dtype))
+        return grad_x, grad_rows, None, None, None
 
 
 TOEPLITZ_MAX_T = 1024  # longer sequences: the (n, T, T) matrices would cost more memory than the FFT saves time
@@ -272,7 +284,8 @@ class WaveletCache:
     `span` positions, position p in slot p % span of a ring (n, span, B) (zeros where no token was).
     A new token is then one dot product per coordinate between the ring and the kernel turned to the
     ring's order: the Cache turns every layer's kernel at once, a step (Cache.turn), so that a layer
-    costs three calls (write the ring, one batched matmul, write the output). Its shapes never change
+    costs two calls (write the ring, one batched matmul into the stream; for more than one stream, a
+    third that copies the result there). Its shapes never change
     and a step writes in place, so a decoding step can be compiled once or captured as a CUDA graph.
     """
 
@@ -292,19 +305,26 @@ class WaveletCache:
         self.cache.keep_kernel(self.layer, kernel)
 
     def step(self, xm):
-        """The kernel's weighted sum (B, 1, n) for the new token, xm (B, 1, n), at the Cache's slot."""
+        """The new token's inputs xm (B, 1, n) go into the ring at the Cache's slot, and xm is overwritten
+        with the kernel's weighted sum."""
         if self.cache.at is not None:  # the CPU's step (Cache.turn): slot s weighs kernel[(at - s) % span]
             at, span = self.cache.at, self.span
             self.inputs[:, at] = xm[:, 0].t()
             weights = self.cache.doubled[self.layer, :, span - 1 - at:2 * span - 1 - at]
-            return (self.inputs * weights[..., None]).sum(1).t()[:, None]
+            xm[:, 0] = (self.inputs * weights[..., None]).sum(1).t()
+            return
         slot, weights = self.cache.slot, self.cache.weights[self.layer]
         with torch.autocast(xm.device.type, enabled=False):  # float32 sums, as in the forward
             if slot.dim() == 0:  # every row at one position: weights (n, 1, span)
                 self.inputs.index_copy_(1, slot.view(1), xm.permute(2, 1, 0).float())
-                return torch.bmm(weights, self.inputs).permute(2, 1, 0)
+                out = xm.permute(2, 1, 0)  # (n, 1, B): contiguous for one stream, and the matmul writes into it
+                if out.is_contiguous() and out.dtype == self.inputs.dtype:
+                    torch.bmm(weights, self.inputs, out=out)
+                else:
+                    out.copy_(torch.bmm(weights, self.inputs))
+                return
             self.inputs[:, slot, self.cache.rows] = xm[:, 0].t().float()  # a position per row: (n, B, span)
-            return (weights * self.inputs.transpose(1, 2)).sum(-1).t()[:, None]
+            xm[:, 0] = (weights * self.inputs.transpose(1, 2)).sum(-1).t()
 
     def restart(self, rows):
         self.inputs[:, :, rows] = 0
@@ -350,7 +370,7 @@ class Wavelet(nn.Module):
         # buffers, not parameters, and not saved: 'haar' and 'none' share one state_dict
         window = torch.tensor(windows)
         self.register_buffer('window', window, persistent=False)
-        for name, value in zip(('start', 'last', 'pre', 'post'), self.haar_indices(config.block_size, window)):
+        for name, value in zip(('back', 'inside', 'ahead', 'after', 'pre', 'post'), self.haar_indices(config.block_size, window)):
             self.register_buffer(name, value, persistent=False)  # MovingAverage's, for block_size positions
         lag = torch.arange(self.span)[:, None]
         self.register_buffer('fixed_kernel', (lag < window) / window, persistent=False)  # haar: the boxes
@@ -362,19 +382,22 @@ class Wavelet(nn.Module):
             self.taps = [min(k, config.wavelet_max_kernel or k) for _, _, k in self.groups]
             self.kernels = nn.ParameterList(
                 nn.Parameter(torch.full((b - a, c), 1.0 / k)) for (a, b, k), c in zip(self.groups, self.taps))
-            # kernel() is one gather from the taps, all kernels' flattened one after the other and a zero
-            # last: entry [lag, i] reads coordinate i's tap lag // (k/c) for lag < k, the zero after
+            # kernel_rows() is one gather from the taps, all kernels' flattened one after the other and a
+            # zero last: entry [i, lag] reads coordinate i's tap lag // (k/c) for lag < k, the zero after
             first = [0] + list(itertools.accumulate((b - a) * c for (a, b, _), c in zip(self.groups, self.taps)))
             zero = first[-1]
-            layout = [first[g] + (i - a) * c + lag // (k // c) if lag < k else zero for lag in range(self.span)
-                      for g, ((a, b, k), c) in enumerate(zip(self.groups, self.taps)) for i in range(a, b)]
-            self.register_buffer('layout', torch.tensor(layout).view(self.span, self.n_mod), persistent=False)
+            layout = [first[g] + (i - a) * c + lag // (k // c) if lag < k else zero
+                      for g, ((a, b, k), c) in enumerate(zip(self.groups, self.taps)) for i in range(a, b)
+                      for lag in range(self.span + 1)]
+            self.register_buffer('layout', torch.tensor(layout).view(self.n_mod, self.span + 1), persistent=False)
             self.register_buffer('zero', torch.zeros(1), persistent=False)
         elif self.mode == 'ema':
             # weights alpha * (1 - alpha)^lag with alpha = 2 / (k + 1): an EMA whose span is k
             alpha = 2.0 / (window + 1.0)
             self.fixed_kernel = alpha * (1.0 - alpha) ** lag
             box_scale = 1.0 / self.fixed_kernel.cumsum(0) if self.valid else None
+        if self.mode != 'haar':  # the GPU's Toeplitz matrices, for block_size positions (ToeplitzConvolution)
+            self.register_buffer('toeplitz', toeplitz_index(config.block_size, self.span, None), persistent=False)
         # 'valid' padding as a factor per position: kernel sum * scale[t] divides by the tokens that
         # exist (the same from position span - 1 on); 'zero' padding has none
         self.register_buffer('scale', box_scale.contiguous() if self.valid else None, persistent=False)
@@ -385,10 +408,9 @@ class Wavelet(nn.Module):
         row), from the cache. The same holds for every module's forward below."""
         n = self.n_mod
         if pos is not None:  # decoding, without autograd: the block's own sum x is overwritten in place
-            y = cache.step(x[..., :n])
+            cache.step(x[..., :n])
             if self.valid:
-                y = y * self.scale.index_select(0, pos.clamp(max=self.span - 1).view(-1))[:, None]
-            x[..., :n] = y
+                x[..., :n] *= self.scale.index_select(0, pos.clamp(max=self.span - 1).view(-1))[:, None]
             return x
         if cache is not None:
             cache.fill(x[..., :n], self.kernel())
@@ -400,31 +422,36 @@ class Wavelet(nn.Module):
             on = x.device.type  # a GPU's eager form: products in autocast's dtype, as the matmuls around it
             dtype = torch.get_autocast_dtype(on) if torch.is_autocast_enabled(on) else x.dtype
             with torch.autocast(on, enabled=False):
-                return ToeplitzConvolution.apply(x, self.kernel(), None if post is None else post.t()[..., None], dtype)
+                index = self.toeplitz if self.toeplitz.numel() == T * T else toeplitz_index(T, self.span, x.device)
+                return ToeplitzConvolution.apply(x, self.kernel_rows(), index, None if post is None else post.t()[..., None], dtype)
         y = convolve(x[..., :n].float(), self.kernel())
         return torch.cat([(y if post is None else y * post).to(x.dtype), x[..., n:]], dim=-1)
 
     def haar_indices(self, T, window):
-        """MovingAverage's start, last, pre and post for T positions and the windows `window` (n,) (see there)."""
+        """MovingAverage's back, inside, ahead, after, pre and post for T positions and the windows `window` (n,)
+        (see there)."""
         t = torch.arange(T, device=window.device)
         k = window[:, None]
+        last, previous = (t + k - 1).clamp(max=T - 1), (t - 1).clamp(min=0).expand(k.size(0), T)
         count = torch.minimum(t + 1, k) if self.valid else None
-        return ((t + 1 - k).clamp(min=0), (t + k - 1).clamp(max=T - 1),
+        return ((t - k).clamp(min=0), (t >= k).float(), torch.cat([last, previous], 1), (t >= 1).float()[None],
                 None if self.valid else 1.0 / k.float(), 1.0 / count.float() if self.valid else None)
 
     def indices(self, T):
         """haar_indices for T positions: the precomputed ones when T is block_size, as in training."""
-        if T == self.start.size(1):
-            return self.start, self.last, self.pre, self.post
-        if T < self.start.size(1) and not self.valid:  # only `last` depends on T
-            return self.start[:, :T], self.last[:, :T].clamp(max=T - 1), self.pre, None
+        if T == self.back.size(1):
+            return self.back, self.inside, self.ahead, self.after, self.pre, self.post
         return self.haar_indices(T, self.window)
 
     def kernel(self):
         """Every coordinate's weights as one (span, n_mod) tensor: row lag holds the weight of the
         token lag steps back (row 0: the current token)."""
+        return self.kernel_rows()[:, :-1].t() if self.mode == 'learnable' else self.fixed_kernel
+
+    def kernel_rows(self):
+        """The same weights as (n_mod, span + 1), a zero after each coordinate's lags (ToeplitzConvolution's)."""
         if self.mode != 'learnable':
-            return self.fixed_kernel
+            return F.pad(self.fixed_kernel.t(), (0, 1))
         taps = torch.cat([w.flatten() for w in self.kernels] + [self.zero])
         # index_select, not taps[layout]: its gradient is an index_add, where an index's is a sort on a GPU
         return taps.index_select(0, self.layout.flatten()).view(self.layout.shape)
@@ -752,11 +779,12 @@ class Cache:
     the position of the next token of each row (B,), on the model's device. GPT.forward fills it with
     a context, then each GPT.decode adds one token, in place: no tensor of a Cache is ever replaced,
     so a decoding step captured as a CUDA graph stays valid. For the wavelet layers it also keeps
-    every kernel (L, n, span) and, each step, turns them to the rings' order at once (turn)."""
+    every kernel, reversed and twice over (L, n, 2 span), and each step turns them to the rings' order
+    at once (turn)."""
 
     def __init__(self, model):
         self.pos, self.together = None, True  # together: every row at one position (the cheaper step)
-        self.kernels, self.bias, self.doubled, self.at = None, None, None, None
+        self.bias, self.doubled, self.at = None, None, None
         spans = [block.wavelet.span for block in model.transformer.h if block.wavelet is not None]
         self.span = spans[0] if spans else 0
         layer = itertools.count()
@@ -769,7 +797,8 @@ class Cache:
         if self.pos is None or self.pos.size(0) != B:
             self.pos, self.rows = torch.empty(B, dtype=torch.long, device=device), torch.arange(B, device=device)
             self.slots = torch.empty(B, dtype=torch.long, device=device)
-            self.lags = torch.arange(self.span, device=device)
+            self.reach = torch.arange(self.span - 1, 2 * self.span - 1, device=device)  # span - 1 + r
+            self.index = torch.empty(self.span, dtype=torch.long, device=device)
         self.pos.fill_(T)
         self.together = True
 
@@ -782,15 +811,13 @@ class Cache:
         self.bias[..., T:] = -math.inf
 
     def keep_kernel(self, layer, kernel):
-        """Wavelet layer `layer`'s kernel (span, n), kept as (n, span) in float32 for decoding."""
-        if self.kernels is None or self.kernels.device != kernel.device or self.kernels.size(1) != kernel.size(1):
-            self.kernels = torch.zeros(self.n_wavelets, kernel.size(1), self.span, device=kernel.device)
-            self.turned = torch.zeros_like(self.kernels)
-        self.kernels[layer] = kernel.detach().t()
-        if kernel.device.type == 'cpu':  # for the CPU's step: each kernel reversed, twice over (turn)
-            if self.doubled is None or self.doubled.shape[1] != kernel.size(1):
-                self.doubled = torch.zeros(self.n_wavelets, kernel.size(1), 2 * self.span)
-            self.doubled[layer] = self.kernels[layer].flip(-1).repeat(1, 2)
+        """Wavelet layer `layer`'s kernel (span, n), kept reversed and twice over, (n, 2 span) in float32, for
+        decoding: with the newest input in slot `at` of a ring, slot r weighs kernel[(at - r) % span], which
+        is entry span - 1 - at + r of this row, so a step's weights are span consecutive entries (turn)."""
+        if self.doubled is None or self.doubled.device != kernel.device or self.doubled.size(1) != kernel.size(1):
+            self.doubled = torch.zeros(self.n_wavelets, kernel.size(1), 2 * self.span, device=kernel.device)
+            self.turned = torch.zeros(self.n_wavelets, kernel.size(1), self.span, device=kernel.device)
+        self.doubled[layer] = kernel.detach().t().flip(-1).repeat(1, 2)  # in place: a captured step reads it
 
     def turn(self, pos):
         """Before a decoding step at pos (0-d, or one per row), what every layer shares: the attention mask
@@ -801,7 +828,7 @@ class Cache:
                 self.bias.index_fill_(3, pos.view(1), 0)
             else:
                 self.bias[self.rows, 0, 0, pos] = 0
-        if self.kernels is None:
+        if self.doubled is None:
             return
         self.at = None
         if pos.dim() == 0 and (FORMS_OF or pos.device.type) == 'cpu' and not torch.compiler.is_compiling():
@@ -811,12 +838,12 @@ class Cache:
             return
         self.slot = self.slots[0] if pos.dim() == 0 else self.slots
         torch.remainder(pos, self.span, out=self.slot)
-        lag = (self.slot[..., None] - self.lags) % self.span
         if pos.dim() == 0:
-            torch.index_select(self.kernels, 2, lag, out=self.turned)
+            torch.sub(self.reach, self.slot, out=self.index)
+            torch.index_select(self.doubled, 2, self.index, out=self.turned)
             self.weights = self.turned[:, :, None]  # (L, n, 1, span)
         else:
-            self.weights = self.kernels[:, :, lag]  # (L, n, B, span)
+            self.weights = self.doubled[:, :, self.reach - self.slot[:, None]]  # (L, n, B, span)
 
     def restart(self, rows):
         """The rows `rows` (a bool mask, or indices) start afresh: their next token is at position 0, and
@@ -835,7 +862,7 @@ class Cache:
     def tensors(self):
         """Every tensor a decoding step writes (to put them back after a trial run)."""
         shared = [self.pos] + ([self.bias] if self.bias is not None else []) + \
-            ([self.slots, self.kernels, self.turned] if self.kernels is not None else [])
+            ([self.slots, self.index, self.doubled, self.turned] if self.doubled is not None else [])
         return shared + [t for layer in self.layers for part in layer if part is not None for t in part.tensors()]
 
 

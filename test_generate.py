@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import generate as generate_module
+import model as model_module
 from generate import generate, sample_next
 from model import GPT, GPTConfig
 from train import train
@@ -105,6 +106,22 @@ def test_cached_logits_equal_full_forward(variant, monkeypatch):
     g = torch.Generator().manual_seed(2)
     out, logits = generate_recording(model, idx, n_new, monkeypatch, generator=g)  # sampled: varied tokens
     assert out.shape == (2, 5 + n_new) and torch.equal(out[:, :5], idx)
+    with torch.no_grad():
+        for step, (start, end) in enumerate(contexts(5, n_new)):
+            full, _ = model(out[:, start:end])
+            assert torch.allclose(logits[:, step], full[:, -1], atol=1e-4), f"step {step}, context {start}:{end}"
+
+
+@pytest.mark.parametrize('rows', [1, 3])
+@pytest.mark.parametrize('variant', [dict(wavelet='haar', wavelet_pad='valid'), dict(wavelet='learnable')], ids=ids)
+def test_the_gpu_decoding_step_equals_a_full_forward(variant, rows, monkeypatch):
+    """The step a GPU runs, forced on the CPU (every kernel turned by one gather a step; for one stream the
+    matmul written straight into the stream, for more a copy): every token's logits those of a full forward."""
+    monkeypatch.setattr(model_module, 'FORMS_OF', 'cuda')
+    model = trained_looking(**variant)
+    idx = torch.randint(0, 27, (rows, 5), generator=torch.Generator().manual_seed(1))
+    n_new = BLOCK + 10  # past block_size: the ring wraps, and the context is encoded again
+    out, logits = generate_recording(model, idx, n_new, monkeypatch, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         for step, (start, end) in enumerate(contexts(5, n_new)):
             full, _ = model(out[:, start:end])

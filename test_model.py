@@ -196,13 +196,15 @@ def test_toeplitz_and_fft_convolutions_equal_the_formula_and_each_other(L):
         assert torch.allclose(a, b, atol=1e-10)
 
 
-@pytest.mark.parametrize('pad,cap,T', [('zero', 0, 64), ('valid', 4, 64), ('zero', 0, 40), ('valid', 0, 17)])
-def test_the_gpu_learnable_form_equals_the_plain_one(pad, cap, T, monkeypatch):
-    """ToeplitzConvolution (what a GPU runs: M built once, the kernel's gradient as one strided sum of
-    diagonals, the stream written without a cat) against the FFT form and a cat, in float64: the output
-    and every gradient, the taps' included, for kernels that are no longer boxes, shorter sequences too."""
+@pytest.mark.parametrize('pad,cap,T,levels', [('zero', 0, 64, 0), ('valid', 4, 64, 0), ('zero', 0, 40, 0),
+                                              ('valid', 0, 17, 0), ('zero', 0, 64, 3), ('valid', 2, 50, 2)])
+def test_the_gpu_learnable_form_equals_the_plain_one(pad, cap, T, levels, monkeypatch):
+    """ToeplitzConvolution (what a GPU runs: M one gather from the kernels, their gradient one strided sum
+    of diagonals, the stream written without a cat) against the FFT form and a cat, in float64: the output
+    and every gradient, the taps' included, for kernels that are no longer boxes, shorter sequences, and
+    kernels shorter than the sequence (levels: windows of at most 2^levels)."""
     torch.manual_seed(0)
-    wavelet = Wavelet(small(wavelet='learnable', wavelet_pad=pad, wavelet_max_kernel=cap)).double()
+    wavelet = Wavelet(small(wavelet='learnable', wavelet_pad=pad, wavelet_max_kernel=cap, wavelet_levels=levels)).double()
     with torch.no_grad():
         for p in wavelet.parameters():
             p.add_(0.1 * torch.randn_like(p))

@@ -42,10 +42,12 @@ def test_the_counter_sees_calls_and_host_syncs():
 
 
 def test_eager_training_step_calls_a_block():
-    """haar: 6 forward and 6 backward a block (a copy into (B, n, T) that divides by k, a scan, the exclusive
-    sums, a gather, the new stream's two writes), 15 before; learnable: 19, 30 before."""
+    """haar: 5 forward and 5 backward a block (a copy into (B, n, T) that divides by k, a scan, one gather, the
+    new stream's two writes, one of them a multiply-add), 15 before; learnable: 17 (8 forward: the taps' cat,
+    their gather into rows, the cast, the Toeplitz gather, x laid out, a matmul, two writes; 9 backward), 30
+    before."""
     added, total = per_block(lambda c, o: bench.training_ops(c, o).total, settings())
-    assert added['haar'] <= 12 and added['learnable'] <= 19, (added, total)
+    assert added['haar'] <= 10 and added['learnable'] <= 17, (added, total)
 
 
 def test_a_training_step_never_waits_for_the_device(train_config, text_dataset, tmp_path, monkeypatch):
@@ -71,14 +73,17 @@ def test_a_training_step_never_waits_for_the_device(train_config, text_dataset, 
     assert len(syncs) == 9 and all(s == {} for s in syncs), syncs
 
 
-def test_decoding_step_calls():
+@pytest.mark.parametrize('streams,bound', [(1, 2.3), (16, 3.3)])
+def test_decoding_step_calls(streams, bound):
     """One token with sampling as the graph replays it: 143 calls without a wavelet at the paper's width (238
     before: 102 of them weight casts; keys and values now one write, the mask one for all layers), a wavelet
-    +3.4 a layer (8 before): write its ring, one batched matmul, write its output, and once a step for all
-    layers the kernels turned to the rings' order."""
-    c = settings('--n_layer=10', '--n_embd=128', '--n_head=8', '--block_size=512', '--vocab_size=256')
+    +2.3 a layer for one stream (8 before): write its ring, one batched matmul straight into the stream, and
+    three a step for all layers (the ring slot, and every kernel turned to the rings' order by one gather);
+    for more streams the matmul's result is copied into the stream: +3.3."""
+    c = settings('--n_layer=10', '--n_embd=128', '--n_head=8', '--block_size=512', '--vocab_size=256',
+                 f'--num_samples={streams}')
     added, total = per_block(lambda c, o: bench.decode_ops(c, o).total, c)
-    assert total['none'] <= 143 and added['haar'] <= 3.4 and added['learnable'] <= 3.4, (added, total)
+    assert total['none'] <= 143 and added['haar'] <= bound and added['learnable'] <= bound, (added, total)
 
 
 @pytest.mark.parametrize('variant', ['haar', 'learnable'])
