@@ -263,6 +263,7 @@ def bench_wavelet(c):
     T, n = c['block_size'], wavelet.n_mod
     x = torch.randn(c['batch_size'], T, c['n_embd'], device=device, requires_grad=True)
     kernel = wavelet.kernel().detach().requires_grad_()
+    rows = wavelet.kernel_rows().detach().requires_grad_()  # the same kernels as ToeplitzConvolution takes them
     products = torch.get_autocast_dtype(device.type) if dtype in ('bfloat16', 'float16') else torch.float32
 
     def plain(y):
@@ -272,7 +273,7 @@ def bench_wavelet(c):
         'haar, MovingAverage (its own backward)': lambda: MovingAverage.apply(x, *wavelet.indices(T)),
         'learnable, FFT': lambda: plain(causal_convolution(x[..., :n], kernel)),
         'learnable, Toeplitz matmuls (autograd)': lambda: plain(toeplitz_convolution(x[..., :n], kernel)),
-        'learnable, ToeplitzConvolution (its own backward)': lambda: ToeplitzConvolution.apply(x, kernel, None, products),
+        'learnable, ToeplitzConvolution (its own backward)': lambda: ToeplitzConvolution.apply(x, rows, wavelet.toeplitz, None, products),
     }
     times = {name: [] for name in forms}
 

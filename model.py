@@ -270,10 +270,15 @@ TOEPLITZ_MAX_T = 1024  # longer sequences: the (n, T, T) matrices would cost mor
 FORMS_OF = None  # None: the forms for the device each op runs on; 'cuda': a GPU's anywhere (bench.py --mode=ops counts them)
 
 
+def uses_gpu_forms(t):
+    """Whether an op on tensor t takes the forms written for a GPU (FORMS_OF can force them on a CPU)."""
+    return (FORMS_OF or t.device.type) != 'cpu'
+
+
 def convolve(x, kernel):
     """The learnable and EMA kernels, in the form that is fastest where it runs: the FFT on a CPU, the
     Toeplitz matmuls on a GPU (up to TOEPLITZ_MAX_T positions). The two agree (tested)."""
-    if (FORMS_OF or x.device.type) == 'cpu' or x.size(1) > TOEPLITZ_MAX_T:
+    if not uses_gpu_forms(x) or x.size(1) > TOEPLITZ_MAX_T:
         return causal_convolution(x, kernel)
     return toeplitz_convolution(x, kernel)
 
@@ -418,7 +423,7 @@ class Wavelet(nn.Module):
         if self.mode == 'haar':
             return MovingAverage.apply(x, *self.indices(T))
         post = self.scale[torch.arange(T, device=x.device).clamp(max=self.span - 1)] if self.valid else None  # (T, n)
-        if (FORMS_OF or x.device.type) != 'cpu' and T <= TOEPLITZ_MAX_T and not torch.compiler.is_compiling():
+        if uses_gpu_forms(x) and T <= TOEPLITZ_MAX_T and not torch.compiler.is_compiling():
             on = x.device.type  # a GPU's eager form: products in autocast's dtype, as the matmuls around it
             dtype = torch.get_autocast_dtype(on) if torch.is_autocast_enabled(on) else x.dtype
             with torch.autocast(on, enabled=False):
@@ -460,18 +465,49 @@ class Wavelet(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # The transformer (nanoGPT's module names, so checkpoints and tools stay familiar)
 
-def rotate(x, pos=None):
-    """Rotary position embedding (Su et al. 2021) of x (B, H, T, D) at positions 0 .. T-1, or of one
-    token at position pos (a tensor, 0-d or one per row): the pair (x_i, x_{i+D/2}) turns by the angle
-    p * 10000^(-2i/D), so that q . k depends on positions only through their difference. Any position
-    works: nothing limits it to block_size."""
+def rope_frequencies(D, device=None):
+    """Rotary position embedding (Su et al. 2021): the pair (x_i, x_{i+D/2}) of a head of size D turns by
+    the angle p * 10000^(-2i/D) at position p, so that q . k depends on positions only through their
+    difference. Any position works: nothing limits it to block_size. Returns the angle a position of
+    each coordinate, (D,) (both of a pair alike), and the sign of its sin in rotate() (-1, then +1)."""
+    half = D // 2
+    freq = 10000.0 ** (-torch.arange(half, device=device, dtype=torch.float32) / half)
+    return torch.cat([freq, freq]), torch.cat([-torch.ones(half, device=device), torch.ones(half, device=device)])
+
+
+def rope_tables(positions, D):
+    """What rotate() needs at `positions` (a tensor), each (*positions.shape, D) in float32: the cos of
+    the angles, and their signed sin."""
+    freq, sign = rope_frequencies(D, positions.device)
+    angle = positions[..., None].float() * freq
+    return angle.cos(), angle.sin() * sign
+
+
+class Rotary(nn.Module):
+    """An attention layer's RoPE: rope_tables of positions 0 .. block_size - 1 (buffers, not saved)."""
+
+    def __init__(self, config):
+        super().__init__()
+        cos, sin = rope_tables(torch.arange(config.block_size), config.n_embd // config.n_head)
+        self.register_buffer('cos', cos, persistent=False)
+        self.register_buffer('sin', sin, persistent=False)
+
+    def forward(self, T, pos=None, cache=None):
+        """(cos, sin) for a whole sequence of T tokens from position 0, or for the decoding step at pos:
+        the Cache's, computed once a step for every layer (Cache.turn)."""
+        if pos is not None:
+            return cache.rope
+        if T <= self.cos.size(0):
+            return self.cos[:T], self.sin[:T]
+        return rope_tables(torch.arange(T, device=self.cos.device), self.cos.size(-1))
+
+
+def rotate(x, cos, sin):
+    """x (..., T, D) turned by rope_tables' cos and signed sin (broadcast to it): x * cos + (x2, x1) * sin
+    = (x1 cos - x2 sin, x2 cos + x1 sin), in float32 and back to x's dtype; five calls."""
     half = x.size(-1) // 2
-    freq = 10000.0 ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
-    p = torch.arange(x.size(-2), device=x.device)[:, None] if pos is None else pos.view(-1, 1, 1, 1)
-    angle = p.float() * freq
-    cos, sin = angle.cos(), angle.sin()
-    x1, x2 = x[..., :half].float(), x[..., half:].float()
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).to(x.dtype)
+    xf = x.float()
+    return torch.addcmul(xf * cos, torch.cat([xf[..., half:], xf[..., :half]], -1), sin).to(x.dtype)
 
 
 def check_attention(config):
@@ -529,7 +565,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.dropout = config.dropout
         self.block_size = config.block_size
-        self.rope = config.position == 'rope'
+        self.rotary = Rotary(config) if config.position == 'rope' else None
 
     def forward(self, x, pos=None, cache=None):
         """x: (B, T, C), a whole sequence from position 0 (pos None; it fills the cache if one is given),
@@ -537,15 +573,16 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.size()
         qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head)
         # (B, n_head, T, head_dim) each; the same strides as nanoGPT's split and transposes, fewer calls
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        if self.rope:
-            q, k = rotate(q, pos), rotate(k, pos)
+        heads = qkv.permute(2, 0, 3, 1, 4)
+        q, k, v = heads.unbind(0)
+        if self.rotary is not None:  # queries and keys turned together
+            q, k = rotate(heads[:2], *self.rotary(T, pos, cache and cache.cache))
         if pos is None:
             if cache is not None:  # later tokens attend to these keys and values too
                 cache.fill(k, v)
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
         else:  # keys and values side by side as the cache keeps them (rotated keys put back beside the values)
-            kv = torch.stack([k, v], 2).transpose(1, 3) if self.rope else qkv[:, :, 1:]
+            kv = torch.stack([k, v], 2).transpose(1, 3) if self.rotary is not None else qkv[:, :, 1:]
             k, v, seen = cache.step(kv, pos)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=seen)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
@@ -558,7 +595,9 @@ class CausalSelfAttention(nn.Module):
 class LinearCache:
     """The linear attention's state between decoding calls: (B, n_head, head_dim, head_dim) in float32,
     updated in place (a captured decoding step keeps reading the same tensor)."""
-    state = None
+
+    def __init__(self, cache):
+        self.cache, self.state = cache, None
 
     def fill(self, state):
         if self.state is None or self.state.shape != state.shape:
@@ -589,7 +628,8 @@ class LinearAttention(nn.Module):
         self.phi = nn.Linear(config.n_embd, config.n_embd)  # the one new layer of a conversion
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
-        self.n_head, self.qk_norm, self.rope = config.n_head, config.qk_norm, config.position == 'rope'
+        self.n_head, self.qk_norm = config.n_head, config.qk_norm
+        self.rotary = Rotary(config) if config.position == 'rope' else None
         self.chunk = config.block_size  # longer sequences go chunk by chunk, the state carried
         self.register_buffer('gamma', decay_rates(config.n_head), persistent=False)
         self.reset_parameters()
@@ -611,8 +651,9 @@ class LinearAttention(nn.Module):
             v = v.float().view(B, T, H, D).transpose(1, 2)
             if self.qk_norm:
                 q, k = F.layer_norm(q, (D,)), F.layer_norm(k, (D,))
-            if self.rope:
-                q, k = rotate(q, pos), rotate(k, pos)
+            if self.rotary is not None:
+                cos, sin = self.rotary(T, pos, cache and cache.cache)
+                q, k = rotate(q, cos, sin), rotate(k, cos, sin)
             k = k / math.sqrt(D)
             if pos is not None:  # decoding one token from the state of the positions before
                 o, state = recurrent_step(q, k, v, self.gamma, cache.state)
@@ -625,7 +666,7 @@ class LinearAttention(nn.Module):
         return self.resid_dropout(self.c_proj(o.to(x.dtype)))
 
     def new_cache(self, cache):
-        return LinearCache()
+        return LinearCache(cache)
 
 
 class MLP(nn.Module):
@@ -785,6 +826,8 @@ class Cache:
     def __init__(self, model):
         self.pos, self.together = None, True  # together: every row at one position (the cheaper step)
         self.bias, self.doubled, self.at = None, None, None
+        config = model.config  # RoPE's angles, once a step for every attention layer (turn)
+        self.head_size = config.n_embd // config.n_head if config.position == 'rope' else None
         spans = [block.wavelet.span for block in model.transformer.h if block.wavelet is not None]
         self.span = spans[0] if spans else 0
         layer = itertools.count()
@@ -799,6 +842,9 @@ class Cache:
             self.slots = torch.empty(B, dtype=torch.long, device=device)
             self.reach = torch.arange(self.span - 1, 2 * self.span - 1, device=device)  # span - 1 + r
             self.index = torch.empty(self.span, dtype=torch.long, device=device)
+            if self.head_size:
+                self.freq, self.sign = rope_frequencies(self.head_size, device)
+                self.rope = tuple(torch.empty(B, 1, 1, self.head_size, device=device) for _ in range(2))
         self.pos.fill_(T)
         self.together = True
 
@@ -821,17 +867,23 @@ class Cache:
 
     def turn(self, pos):
         """Before a decoding step at pos (0-d, or one per row), what every layer shares: the attention mask
-        opened at pos; the ring slot pos % span of the new token, and each wavelet kernel in the rings' order,
-        entry r weighing slot r, the input (pos - r) % span steps back (one gather for all layers)."""
+        opened at pos; RoPE's cos and sin at pos; the ring slot pos % span of the new token, and each wavelet
+        kernel in the rings' order, entry r weighing slot r, the input (pos - r) % span steps back (one gather
+        for all layers)."""
         if self.bias is not None:
             if pos.dim() == 0:
                 self.bias.index_fill_(3, pos.view(1), 0)
             else:
                 self.bias[self.rows, 0, 0, pos] = 0
+        if self.head_size:  # rope_tables at pos, (B, 1, 1, D) each
+            cos, sin = self.rope
+            torch.mul((pos if pos.dim() else pos.expand(len(self.rows)))[:, None, None, None], self.freq, out=sin)
+            torch.cos(sin, out=cos)
+            torch.sin(sin, out=sin).mul_(self.sign)
         if self.doubled is None:
             return
         self.at = None
-        if pos.dim() == 0 and (FORMS_OF or pos.device.type) == 'cpu' and not torch.compiler.is_compiling():
+        if pos.dim() == 0 and not uses_gpu_forms(pos) and not torch.compiler.is_compiling():
             # a CPU, eager: the slot as a Python number, and each layer's weights a slice of its doubled reversed
             # kernel (WaveletCache.step), which nothing has to gather: a gather costs more than the layer's sum here
             self.at = int(pos) % self.span
@@ -861,7 +913,7 @@ class Cache:
 
     def tensors(self):
         """Every tensor a decoding step writes (to put them back after a trial run)."""
-        shared = [self.pos] + ([self.bias] if self.bias is not None else []) + \
+        shared = [self.pos] + ([self.bias] if self.bias is not None else []) + (list(self.rope) if self.head_size else []) + \
             ([self.slots, self.index, self.doubled, self.turned] if self.doubled is not None else [])
         return shared + [t for layer in self.layers for part in layer if part is not None for t in part.tensors()]
 

@@ -5,6 +5,7 @@ returns, and the model's own one-line errors. Training runs are in test_train.py
 test_dataset.py, generation in test_generate.py.
 Run: python -m pytest -q   (CPU, a few minutes on 2 cores)
 """
+import math
 from dataclasses import replace
 
 import pytest
@@ -12,7 +13,7 @@ import torch
 
 import model as model_module
 from model import (GPT, GPTConfig, MovingAverage, Wavelet, causal_convolution, causal_moving_average,
-                   toeplitz_convolution, wavelet_windows)
+                   rope_tables, rotate, toeplitz_convolution, wavelet_windows)
 
 VARIANTS = [dict(wavelet='none'), dict(wavelet='haar'), dict(wavelet='learnable'),
             dict(wavelet='haar', wavelet_pad='valid'), dict(wavelet='learnable', wavelet_max_kernel=4),
@@ -154,6 +155,26 @@ def test_causal(variant):
         lb, _ = model(b, b)
         assert torch.allclose(la[:, :p], lb[:, :p], atol=1e-5)
         assert not torch.allclose(la[:, p:], lb[:, p:])  # and the change is seen afterwards
+
+
+def test_rope_turns_each_pair_by_its_angle_and_keeps_differences():
+    """rotate(x, *rope_tables(p, D)) against the rotation written out in float64: the pair (x_i, x_{i+D/2}) at
+    position p turned by p * 10000^(-2i/D); and q . k unchanged when both positions move by the same."""
+    D, half = 8, 4
+    x = torch.randn(2, 4, D)
+    p = torch.tensor([0, 1, 7, 300])
+    y = rotate(x, *rope_tables(p, D))
+    for t in range(4):
+        for i in range(half):
+            a = p[t].item() * 10000.0 ** (-i / half)
+            x1, x2 = x[:, t, i].double(), x[:, t, i + half].double()
+            assert torch.allclose(y[:, t, i].double(), x1 * math.cos(a) - x2 * math.sin(a), atol=1e-4)
+            assert torch.allclose(y[:, t, i + half].double(), x2 * math.cos(a) + x1 * math.sin(a), atol=1e-4)
+    q, k = torch.randn(D), torch.randn(D)
+
+    def dot(m, n):
+        return (rotate(q, *rope_tables(torch.tensor(m), D)) * rotate(k, *rope_tables(torch.tensor(n), D))).sum()
+    assert dot(5, 2) == pytest.approx(dot(105, 102).item(), abs=1e-4) and dot(5, 2) != pytest.approx(dot(5, 3).item())
 
 
 # ---------------------------------------------------------------- the fast forms, against the plain ones
