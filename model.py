@@ -375,7 +375,8 @@ class Wavelet(nn.Module):
         # buffers, not parameters, and not saved: 'haar' and 'none' share one state_dict
         window = torch.tensor(windows)
         self.register_buffer('window', window, persistent=False)
-        for name, value in zip(('back', 'inside', 'ahead', 'after', 'pre', 'post'), self.haar_indices(config.block_size, window)):
+        indices = self.haar_indices(config.block_size, window, torch.get_default_dtype())
+        for name, value in zip(('back', 'inside', 'ahead', 'after', 'pre', 'post'), indices):
             self.register_buffer(name, value, persistent=False)  # MovingAverage's, for block_size positions
         lag = torch.arange(self.span)[:, None]
         self.register_buffer('fixed_kernel', (lag < window) / window, persistent=False)  # haar: the boxes
@@ -432,21 +433,21 @@ class Wavelet(nn.Module):
         y = convolve(x[..., :n].float(), self.kernel())
         return torch.cat([(y if post is None else y * post).to(x.dtype), x[..., n:]], dim=-1)
 
-    def haar_indices(self, T, window):
+    def haar_indices(self, T, window, dtype):
         """MovingAverage's back, inside, ahead, after, pre and post for T positions and the windows `window` (n,)
-        (see there)."""
+        (see there), the factors in dtype (float64 ones exact for the reference tests)."""
         t = torch.arange(T, device=window.device)
         k = window[:, None]
         last, previous = (t + k - 1).clamp(max=T - 1), (t - 1).clamp(min=0).expand(k.size(0), T)
         count = torch.minimum(t + 1, k) if self.valid else None
-        return ((t - k).clamp(min=0), (t >= k).float(), torch.cat([last, previous], 1), (t >= 1).float()[None],
-                None if self.valid else 1.0 / k.float(), 1.0 / count.float() if self.valid else None)
+        return ((t - k).clamp(min=0), (t >= k).to(dtype), torch.cat([last, previous], 1), (t >= 1).to(dtype)[None],
+                None if self.valid else 1.0 / k.to(dtype), 1.0 / count.to(dtype) if self.valid else None)
 
     def indices(self, T):
         """haar_indices for T positions: the precomputed ones when T is block_size, as in training."""
         if T == self.back.size(1):
             return self.back, self.inside, self.ahead, self.after, self.pre, self.post
-        return self.haar_indices(T, self.window)
+        return self.haar_indices(T, self.window, self.inside.dtype)
 
     def kernel(self):
         """Every coordinate's weights as one (span, n_mod) tensor: row lag holds the weight of the

@@ -179,18 +179,27 @@ def test_rope_turns_each_pair_by_its_angle_and_keeps_differences():
 
 # ---------------------------------------------------------------- the fast forms, against the plain ones
 
+@pytest.fixture
+def float64_default():
+    """Modules built in float64 from the start: their buffers computed in it, not float32 ones cast."""
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
 @pytest.mark.parametrize('pad', ['zero', 'valid'])
-@pytest.mark.parametrize('T', [1, 50, 100])  # 100 > block_size: indices computed, not sliced
-def test_moving_average_with_its_own_backward_equals_the_plain_form(pad, T):
+@pytest.mark.parametrize('T', [1, 50, 64, 100])  # 64 = block_size: the buffers; the others computed
+def test_moving_average_with_its_own_backward_equals_the_plain_form(pad, T, float64_default):
+    torch.manual_seed(0)
     cfg = small(wavelet='haar', wavelet_pad=pad)
-    wavelet = Wavelet(cfg).double()
+    wavelet = Wavelet(cfg)
     window = torch.tensor(wavelet_windows(cfg), dtype=torch.float64)
-    x = torch.randn(3, T, 32, dtype=torch.float64, requires_grad=True)  # the first 16 averaged, the rest kept
+    x = torch.randn(3, T, 32, requires_grad=True)  # the first 16 averaged, the rest kept
     fast = MovingAverage.apply(x, *wavelet.indices(T))
     plain = torch.cat([causal_moving_average(x[..., :16], window, pad == 'valid'), x[..., 16:]], -1)
-    assert torch.allclose(fast, plain, atol=1e-12)
+    assert torch.allclose(fast, plain, rtol=0, atol=1e-12)
     g = torch.randn_like(fast)
-    assert torch.allclose(torch.autograd.grad(fast, x, g)[0], torch.autograd.grad(plain, x, g)[0], atol=1e-12)
+    assert torch.allclose(torch.autograd.grad(fast, x, g)[0], torch.autograd.grad(plain, x, g)[0], rtol=0, atol=1e-12)
     # a few coordinates (gradcheck perturbs every input), and as many more left alone: their gradient passes through
     first4 = [None if i is None else i[:4] for i in wavelet.indices(T)]
     assert torch.autograd.gradcheck(lambda x: MovingAverage.apply(x, *first4), (x[:, :, :8].detach().requires_grad_(),))
@@ -210,11 +219,11 @@ def test_toeplitz_and_fft_convolutions_equal_the_formula_and_each_other(L):
     x = torch.randn(2, 40, 5, dtype=torch.float64, requires_grad=True)
     kernel = torch.randn(L, 5, dtype=torch.float64, requires_grad=True)
     fft, toeplitz = causal_convolution(x, kernel), toeplitz_convolution(x, kernel)
-    assert torch.allclose(fft, reference_convolution(x.detach(), kernel.detach()), atol=1e-10)
-    assert torch.allclose(toeplitz, fft, atol=1e-10)
+    assert torch.allclose(fft, reference_convolution(x.detach(), kernel.detach()), rtol=0, atol=1e-10)
+    assert torch.allclose(toeplitz, fft, rtol=0, atol=1e-10)
     g = torch.randn_like(fft)
     for a, b in zip(torch.autograd.grad(fft, (x, kernel), g), torch.autograd.grad(toeplitz, (x, kernel), g)):
-        assert torch.allclose(a, b, atol=1e-10)
+        assert torch.allclose(a, b, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize('pad,cap,T,levels', [('zero', 0, 64, 0), ('valid', 4, 64, 0), ('zero', 0, 40, 0),
@@ -237,11 +246,11 @@ def test_the_gpu_learnable_form_equals_the_plain_one(pad, cap, T, levels, monkey
     monkeypatch.setattr(model_module, 'FORMS_OF', 'cuda')
     fast = wavelet(x)
     assert type(fast.grad_fn).__name__ == 'ToeplitzConvolutionBackward'
-    assert torch.allclose(fast, plain, atol=1e-12)
+    assert torch.allclose(fast, plain, rtol=0, atol=1e-12)
     g = torch.randn_like(plain)
     inputs = [x] + list(wavelet.parameters())
     for a, b in zip(torch.autograd.grad(fast, inputs, g), torch.autograd.grad(plain, inputs, g)):
-        assert torch.allclose(a, b, atol=1e-11)
+        assert torch.allclose(a, b, rtol=0, atol=1e-11)
 
 
 def test_the_gpu_learnable_form_under_bf16_autocast(monkeypatch):
