@@ -89,7 +89,9 @@ def test_decoding_step_calls(streams, bound):
 @pytest.mark.parametrize('variant', ['haar', 'learnable'])
 def test_compiled_training_step_launches(variant):
     """The compiled step as inductor writes it, one graph, forward and backward: kernel launches a block more
-    than none's (2 layers: 51)."""
+    than none's (29 for one layer). haar +4: each way a scan, which a CPU's inductor leaves to a library call
+    between two kernels of its own; learnable +1: at this size inductor writes its small matmuls into its own
+    kernels (the paper's size, bench.py --mode=ops: +3)."""
     c = settings('--n_layer=1')
     none, launches = (bench.compiled_launches(c, bench.parse_variant(v, c, bench.BENCH), 1) for v in ('none', variant))
-    assert launches - none <= {'haar': 6, 'learnable': 3}[variant], (none, launches)
+    assert launches - none <= {'haar': 4, 'learnable': 1}[variant], (none, launches)
