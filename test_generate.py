@@ -219,7 +219,7 @@ def test_decoding_step_compiles_once_for_every_position(variant):
 
 
 @pytest.mark.parametrize('variant', [dict(wavelet='learnable', wavelet_pad='valid'),
-                                     dict(attention='linear', wavelet='haar')], ids=ids)
+                                     dict(attention='linear', wavelet='haar'), dict(position='rope')], ids=ids)
 def test_the_cache_is_written_in_place(variant):
     """What a captured graph relies on: decoding steps and the re-encodings when the context slides write
     into the same tensors, never new ones (a graph would go on reading the old)."""
