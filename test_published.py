@@ -269,6 +269,15 @@ def test_speed_counted_calls():
         says('docs/speed.md', f"| {v} | {' | '.join(rows[v])} |")
 
 
+def test_speed_rope_counts():
+    """docs/speed.md's calls of RoPE's variants, now and before it was computed once a step, from both tables."""
+    now, before = bench_rows('ops_rope.txt'), bench_rows('ops_rope_f3c3856.txt')
+    rope, linear = 'position=rope', 'attention=linear+position=rope'
+    calls = lambda rows, v: (rows[v][5], f"{int(rows[v][0]):,}")  # decoding step, eager training step
+    says('docs/speed.md', "{} calls a decoding step, {} a training step".format(*calls(before, rope)),
+         "{} and {}".format(*calls(now, rope)), "{} and {}, from {} and {}".format(*calls(now, linear), *calls(before, linear)))
+
+
 def test_speed_fourier_heads():
     rows = bench_rows('fourier_heads.txt')
     labels = {'none': 'linear head', 'head=fourier+fourier_freqs=16': 'Fourier, N = 16',
