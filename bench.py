@@ -28,7 +28,7 @@ import re
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 if __name__ == '__main__':  # before the slow imports below, so that Ctrl-C there exits quietly
     from errors import quiet_interrupts
@@ -43,7 +43,7 @@ from errors import ConfigError, main_guard
 from generate import cast_once, decoding, decoding_step, generate, sample_next, sampling_step
 from checks import at_least, one_of
 from model import (GPT, GPTConfig, MovingAverage, ToeplitzConvolution, Wavelet, causal_convolution,
-                   causal_moving_average, toeplitz_convolution, wavelet_windows)
+                   causal_moving_average, toeplitz_convolution, toeplitz_index, wavelet_windows)
 from outputs import check_figure, save_figure
 
 
@@ -258,7 +258,7 @@ def bench_wavelet(c):
     """
     device, dtype, autocast = setup(c)
     cfg = model_config(dict(c, wavelet='learnable'), c['vocab_size'])  # the windows of these settings
-    wavelet = Wavelet(cfg).to(device)
+    wavelet, haar = Wavelet(cfg).to(device), Wavelet(replace(cfg, wavelet='haar')).to(device)
     window = torch.tensor(wavelet_windows(cfg), dtype=torch.float32, device=device)
     T, n = c['block_size'], wavelet.n_mod
     x = torch.randn(c['batch_size'], T, c['n_embd'], device=device, requires_grad=True)
@@ -270,10 +270,10 @@ def bench_wavelet(c):
         return torch.cat([y, x[..., n:]], -1)
     forms = {
         'haar, plain (autograd through a gather)': lambda: plain(causal_moving_average(x[..., :n], window, False)),
-        'haar, MovingAverage (its own backward)': lambda: MovingAverage.apply(x, *wavelet.indices(T)),
+        'haar, MovingAverage (its own backward)': lambda: MovingAverage.apply(x, *haar.indices(T)),
         'learnable, FFT': lambda: plain(causal_convolution(x[..., :n], kernel)),
         'learnable, Toeplitz matmuls (autograd)': lambda: plain(toeplitz_convolution(x[..., :n], kernel)),
-        'learnable, ToeplitzConvolution (its own backward)': lambda: ToeplitzConvolution.apply(x, rows, wavelet.toeplitz, None, products),
+        'learnable, ToeplitzConvolution (its own backward)': lambda: ToeplitzConvolution.apply(x, rows, toeplitz_index(T, wavelet.span, device), None, products),
     }
     times = {name: [] for name in forms}
 

@@ -15,6 +15,7 @@ computed causally and without downsampling, so every layer sees the sequence at 
 'ema' is a control from the paper's reviews: exponential moving averages instead of boxes, with
 the same spans.
 """
+import functools
 import itertools
 import math
 from dataclasses import dataclass, replace
@@ -104,11 +105,21 @@ def sum_dtype(dtype):
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+class HaarIndices(NamedTuple):
+    """What MovingAverage reads for T positions of n coordinates with windows k (Wavelet.haar_indices)."""
+    back: torch.Tensor           # (n, T): max(t - k, 0), where the window's S[t - k] is
+    inside: torch.Tensor         # (n, T): 1 where t >= k (that S[t - k] exists), else 0
+    ends: torch.Tensor           # (n, 2T): the backward's, last[s] = min(s + k - 1, T - 1), then max(s - 1, 0)
+    after: torch.Tensor          # (1, T): 1 where s >= 1 (that P[s - 1] exists), else 0
+    pre: torch.Tensor | None     # (n, 1): 1/k, for 'zero' padding
+    post: torch.Tensor | None    # (n, T): 1/min(t + 1, k), for 'valid' padding
+
+
 class MovingAverage(torch.autograd.Function):
     """
     The faster form of the haar step (the plain one: causal_moving_average and a cat): x (B, T, C) ->
     x with its first n coordinates replaced by their causal moving averages, forward and backward in
-    five kernels each on a GPU, and no wait for the host.
+    five kernels each on a GPU (six forward with 'valid' padding), and no wait for the host.
     - A GPU scans the innermost dimension in parallel, an outer one serially (one thread walks all T
       positions of a column), so the n coordinates are copied once into (B, n, T), divided by k on the
       way ('valid': by the count, after), and scanned there, in place.
@@ -117,19 +128,18 @@ class MovingAverage(torch.autograd.Function):
       straight into the new stream.
     - The gradient of a causal window sum is the same sum looking ahead, with g = dL/dy / count:
       dL/dx[s] = sum of g[t] for t in [s, last[s]] = P[last[s]] - P[s - 1], last[s] = min(s + k - 1, T - 1),
-      P the prefix sums of g: one scan, one gather of both terms (ahead = last, then max(s - 1, 0)), and
-      the multiply-add (after[s] = 1 for s >= 1). (Autograd's backward of a gather is a scatter-add in
+      P the prefix sums of g: one scan, one gather of both ends (`ends`), and the multiply-add (after[s] =
+      1 for s >= 1). (Autograd's backward of a gather is a scatter-add in
       which up to k rows add into row 0 at once: on an H200 'haar' then cost a third of a training step.)
     - The other coordinates are copied into the new stream: no cat, whose backward is two zero-filled
       copies of the whole stream and an add. (Writing into x, or into the incoming gradient, would save
       that copy each way; autograd forbids the second, and the first would overwrite the caller's tensor.)
-    The indices and factors come from Wavelet.indices: back, inside (n, T), ahead (n, 2T), after (1, T),
-    pre (n, 1) = 1/k or post (n, T) = 1/count. Sums in float32 (or float64) whatever x is: prefix sums of
-    bf16 values lose their low bits.
+    The indices and factors are a HaarIndices (Wavelet.indices). Sums in float32 (or float64) whatever x
+    is: prefix sums of bf16 values lose their low bits.
     """
 
     @staticmethod
-    def forward(ctx, x, back, inside, ahead, after, pre, post):
+    def forward(ctx, x, back, inside, ends, after, pre, post):
         B, T, _ = x.shape
         n = back.size(0)
         S = x.new_empty(B, n, T, dtype=sum_dtype(x.dtype))
@@ -138,19 +148,19 @@ class MovingAverage(torch.autograd.Function):
         else:
             torch.mul(x[..., :n].mT, pre, out=S)
         S.cumsum_(-1)
-        ctx.save_for_backward(ahead, after, pre if post is None else post)
+        ctx.save_for_backward(ends, after, pre if post is None else post)
         return replace_first(x, S, S.gather(-1, back.expand(B, -1, -1)), inside, post)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        ahead, after, factor = ctx.saved_tensors
+        ends, after, factor = ctx.saved_tensors
         B, T, _ = grad.shape
-        n = ahead.size(0)
+        n = ends.size(0)
         P = grad.new_empty(B, n, T, dtype=sum_dtype(grad.dtype))
         torch.mul(grad[..., :n].mT, factor, out=P)
         P.cumsum_(-1)
-        both = P.gather(-1, ahead.expand(B, -1, -1))  # P[last[s]], then P[s - 1]
+        both = P.gather(-1, ends.expand(B, -1, -1))  # P[last[s]], then P[s - 1]
         return replace_first(grad, both[..., :T], both[..., T:], after), None, None, None, None, None, None
 
 
@@ -207,9 +217,11 @@ def toeplitz_convolution(x, kernel):
     return y.permute(2, 1, 0)
 
 
+@functools.lru_cache(maxsize=8)
 def toeplitz_index(T, span, device):
     """(T * T,): where entry (t, s) of a T x T Toeplitz matrix, M[t, s] = kernel[t - s], reads a row of span
-    lags and a zero after them (for t - s outside 0 .. span - 1)."""
+    lags and a zero after them (for t - s outside 0 .. span - 1). Made once per (T, span, device) and
+    shared by every layer: not a buffer, which every layer would hold and DDP would send."""
     t = torch.arange(T, device=device)
     lag = t[:, None] - t
     return torch.where((lag >= 0) & (lag < span), lag, span).flatten()
@@ -322,11 +334,10 @@ class WaveletCache:
         with torch.autocast(xm.device.type, enabled=False):  # float32 sums, as in the forward
             if slot.dim() == 0:  # every row at one position: weights (n, 1, span)
                 self.inputs.index_copy_(1, slot.view(1), xm.permute(2, 1, 0).float())
-                out = xm.permute(2, 1, 0)  # (n, 1, B): contiguous for one stream, and the matmul writes into it
-                if out.is_contiguous() and out.dtype == self.inputs.dtype:
-                    torch.bmm(weights, self.inputs, out=out)
+                if xm.size(0) == 1 and xm.dtype == self.inputs.dtype:  # one stream: the matmul writes into it,
+                    torch.bmm(weights, self.inputs, out=xm.view(-1, 1, 1))  # through a view with a matrix's strides
                 else:
-                    out.copy_(torch.bmm(weights, self.inputs))
+                    xm.permute(2, 1, 0).copy_(torch.bmm(weights, self.inputs))
                 return
             self.inputs[:, slot, self.cache.rows] = xm[:, 0].t().float()  # a position per row: (n, B, span)
             xm[:, 0] = (weights * self.inputs.transpose(1, 2)).sum(-1).t()
@@ -375,9 +386,10 @@ class Wavelet(nn.Module):
         # buffers, not parameters, and not saved: 'haar' and 'none' share one state_dict
         window = torch.tensor(windows)
         self.register_buffer('window', window, persistent=False)
-        indices = self.haar_indices(config.block_size, window, torch.get_default_dtype())
-        for name, value in zip(('back', 'inside', 'ahead', 'after', 'pre', 'post'), indices):
-            self.register_buffer(name, value, persistent=False)  # MovingAverage's, for block_size positions
+        if self.mode == 'haar':  # MovingAverage's indices, for block_size positions
+            indices = self.haar_indices(config.block_size, window, torch.get_default_dtype())
+            for name, value in zip(HaarIndices._fields, indices):
+                self.register_buffer(name, value, persistent=False)
         lag = torch.arange(self.span)[:, None]
         self.register_buffer('fixed_kernel', (lag < window) / window, persistent=False)  # haar: the boxes
         box_scale = window / torch.minimum(lag + 1, window) if self.valid else None
@@ -402,8 +414,6 @@ class Wavelet(nn.Module):
             alpha = 2.0 / (window + 1.0)
             self.fixed_kernel = alpha * (1.0 - alpha) ** lag
             box_scale = 1.0 / self.fixed_kernel.cumsum(0) if self.valid else None
-        if self.mode != 'haar':  # the GPU's Toeplitz matrices, for block_size positions (ToeplitzConvolution)
-            self.register_buffer('toeplitz', toeplitz_index(config.block_size, self.span, None), persistent=False)
         # 'valid' padding as a factor per position: kernel sum * scale[t] divides by the tokens that
         # exist (the same from position span - 1 on); 'zero' padding has none
         self.register_buffer('scale', box_scale.contiguous() if self.valid else None, persistent=False)
@@ -428,25 +438,25 @@ class Wavelet(nn.Module):
             on = x.device.type  # a GPU's eager form: products in autocast's dtype, as the matmuls around it
             dtype = torch.get_autocast_dtype(on) if torch.is_autocast_enabled(on) else x.dtype
             with torch.autocast(on, enabled=False):
-                index = self.toeplitz if self.toeplitz.numel() == T * T else toeplitz_index(T, self.span, x.device)
-                return ToeplitzConvolution.apply(x, self.kernel_rows(), index, None if post is None else post.t()[..., None], dtype)
+                return ToeplitzConvolution.apply(x, self.kernel_rows(), toeplitz_index(T, self.span, x.device),
+                                                 None if post is None else post.t()[..., None], dtype)
         y = convolve(x[..., :n].float(), self.kernel())
         return torch.cat([(y if post is None else y * post).to(x.dtype), x[..., n:]], dim=-1)
 
     def haar_indices(self, T, window, dtype):
-        """MovingAverage's back, inside, ahead, after, pre and post for T positions and the windows `window` (n,)
-        (see there), the factors in dtype (float64 ones exact for the reference tests)."""
+        """MovingAverage's HaarIndices for T positions and the windows `window` (n,), the factors in dtype.
+        (A module built with float64 as the default dtype has exact ones; .double() casts float32 ones.)"""
         t = torch.arange(T, device=window.device)
         k = window[:, None]
         last, previous = (t + k - 1).clamp(max=T - 1), (t - 1).clamp(min=0).expand(k.size(0), T)
         count = torch.minimum(t + 1, k) if self.valid else None
-        return ((t - k).clamp(min=0), (t >= k).to(dtype), torch.cat([last, previous], 1), (t >= 1).to(dtype)[None],
-                None if self.valid else 1.0 / k.to(dtype), 1.0 / count.to(dtype) if self.valid else None)
+        return HaarIndices((t - k).clamp(min=0), (t >= k).to(dtype), torch.cat([last, previous], 1), (t >= 1).to(dtype)[None],
+                           None if self.valid else 1.0 / k.to(dtype), 1.0 / count.to(dtype) if self.valid else None)
 
     def indices(self, T):
         """haar_indices for T positions: the precomputed ones when T is block_size, as in training."""
         if T == self.back.size(1):
-            return self.back, self.inside, self.ahead, self.after, self.pre, self.post
+            return HaarIndices(self.back, self.inside, self.ends, self.after, self.pre, self.post)
         return self.haar_indices(T, self.window, self.inside.dtype)
 
     def kernel(self):
@@ -469,8 +479,9 @@ class Wavelet(nn.Module):
 def rope_frequencies(D, device=None):
     """Rotary position embedding (Su et al. 2021): the pair (x_i, x_{i+D/2}) of a head of size D turns by
     the angle p * 10000^(-2i/D) at position p, so that q . k depends on positions only through their
-    difference. Any position works: nothing limits it to block_size. Returns the angle a position of
-    each coordinate, (D,) (both of a pair alike), and the sign of its sin in rotate() (-1, then +1)."""
+    difference. Any position works: nothing limits it to block_size. Returns, for each of the D
+    coordinates, its angle per position (D,) (both of a pair alike), and the sign of its sin in rotate()
+    (-1 for the first half, +1 for the second)."""
     half = D // 2
     freq = 10000.0 ** (-torch.arange(half, device=device, dtype=torch.float32) / half)
     return torch.cat([freq, freq]), torch.cat([-torch.ones(half, device=device), torch.ones(half, device=device)])

@@ -177,6 +177,25 @@ def test_rope_turns_each_pair_by_its_angle_and_keeps_differences():
     assert dot(5, 2) == pytest.approx(dot(105, 102).item(), abs=1e-4) and dot(5, 2) != pytest.approx(dot(5, 3).item())
 
 
+@pytest.mark.parametrize('variant', VARIANTS, ids=lambda v: '-'.join(map(str, v.values())))
+def test_training_changes_no_buffer(variant):
+    """Every buffer is a constant of the config (train.py's DDP sends none of them at each step): a training
+    step, the GPU's forms forced too, leaves them all as they were."""
+    torch.manual_seed(0)
+    model = GPT(small(**variant))
+    before = {name: b.clone() for name, b in model.named_buffers()}
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    idx = torch.randint(0, 27, (2, 64))
+    for forms in (None, 'cuda'):
+        model_module.FORMS_OF = forms
+        try:
+            model(idx, idx)[1]['loss'].backward()
+        finally:
+            model_module.FORMS_OF = None
+        opt.step()
+    assert all(torch.equal(b, before[name]) for name, b in model.named_buffers())
+
+
 # ---------------------------------------------------------------- the fast forms, against the plain ones
 
 @pytest.fixture

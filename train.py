@@ -239,7 +239,10 @@ def open_run(config, given, data, env, on_exit):
         run.model = torch.compile(run.model)
     if env.ddp:
         from torch.nn.parallel import DistributedDataParallel as DDP
-        run.model = DDP(run.model, device_ids=[env.device.index] if env.device.type == 'cuda' else None)
+        # every buffer of the model is a constant of its config (the wavelet's indices, RoPE's tables): none to
+        # send from rank 0 at every step, as DDP does by default
+        run.model = DDP(run.model, device_ids=[env.device.index] if env.device.type == 'cuda' else None,
+                        broadcast_buffers=False)
     return run
 
 
