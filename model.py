@@ -506,7 +506,8 @@ class Rotary(nn.Module):
 
     def forward(self, T, pos=None, cache=None):
         """(cos, sin) for a whole sequence of T tokens from position 0, or for the decoding step at pos:
-        the Cache's, computed once a step for every layer (Cache.turn)."""
+        those of `cache`, the model's Cache (a layer's own cache holds it as .cache), which computes them
+        once a step for every layer (Cache.turn)."""
         if pos is not None:
             return cache.rope
         if T <= self.cos.size(0):
