@@ -128,9 +128,9 @@ class MovingAverage(torch.autograd.Function):
       straight into the new stream.
     - The gradient of a causal window sum is the same sum looking ahead, with g = dL/dy / count:
       dL/dx[s] = sum of g[t] for t in [s, last[s]] = P[last[s]] - P[s - 1], last[s] = min(s + k - 1, T - 1),
-      P the prefix sums of g: one scan, one gather of both ends (`ends`), and the multiply-add (after[s] =
-      1 for s >= 1). (Autograd's backward of a gather is a scatter-add in
-      which up to k rows add into row 0 at once: on an H200 'haar' then cost a third of a training step.)
+      P the prefix sums of g: one scan, one gather of both ends (`ends`), and the multiply-add (after[s]
+      = 1 for s >= 1). (Autograd's backward of a gather is a scatter-add in which up to k rows add into
+      row 0 at once: on an H200 'haar' then cost a third of a training step.)
     - The other coordinates are copied into the new stream: no cat, whose backward is two zero-filled
       copies of the whole stream and an add. (Writing into x, or into the incoming gradient, would save
       that copy each way; autograd forbids the second, and the first would overwrite the caller's tensor.)
