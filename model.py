@@ -302,8 +302,8 @@ class WaveletCache:
     A new token is then one dot product per coordinate between the ring and the kernel turned to the
     ring's order: the Cache turns every layer's kernel at once, a step (Cache.turn), so that a layer
     costs two calls (write the ring, one batched matmul into the stream; for more than one stream, a
-    third that copies the result there). Its shapes never change
-    and a step writes in place, so a decoding step can be compiled once or captured as a CUDA graph.
+    third that copies the result there). Its shapes never change and a step writes in place, so a
+    decoding step can be compiled once or captured as a CUDA graph.
     """
 
     def __init__(self, cache, layer, span):
@@ -387,7 +387,7 @@ class Wavelet(nn.Module):
         window = torch.tensor(windows)
         self.register_buffer('window', window, persistent=False)
         if self.mode == 'haar':  # MovingAverage's indices, for block_size positions
-            indices = self.haar_indices(config.block_size, window, torch.get_default_dtype())
+            indices = self.haar_indices(config.block_size, torch.get_default_dtype())
             for name, value in zip(HaarIndices._fields, indices):
                 self.register_buffer(name, value, persistent=False)
         lag = torch.arange(self.span)[:, None]
@@ -443,11 +443,11 @@ class Wavelet(nn.Module):
         y = convolve(x[..., :n].float(), self.kernel())
         return torch.cat([(y if post is None else y * post).to(x.dtype), x[..., n:]], dim=-1)
 
-    def haar_indices(self, T, window, dtype):
-        """MovingAverage's HaarIndices for T positions and the windows `window` (n,), the factors in dtype.
-        (A module built with float64 as the default dtype has exact ones; .double() casts float32 ones.)"""
-        t = torch.arange(T, device=window.device)
-        k = window[:, None]
+    def haar_indices(self, T, dtype):
+        """MovingAverage's HaarIndices for T positions, the factors in dtype. (A module built with float64 as
+        the default dtype has exact ones; .double() casts float32 ones.)"""
+        t = torch.arange(T, device=self.window.device)
+        k = self.window[:, None]
         last, previous = (t + k - 1).clamp(max=T - 1), (t - 1).clamp(min=0).expand(k.size(0), T)
         count = torch.minimum(t + 1, k) if self.valid else None
         return HaarIndices((t - k).clamp(min=0), (t >= k).to(dtype), torch.cat([last, previous], 1), (t >= 1).to(dtype)[None],
@@ -457,7 +457,7 @@ class Wavelet(nn.Module):
         """haar_indices for T positions: the precomputed ones when T is block_size, as in training."""
         if T == self.back.size(1):
             return HaarIndices(self.back, self.inside, self.ends, self.after, self.pre, self.post)
-        return self.haar_indices(T, self.window, self.inside.dtype)
+        return self.haar_indices(T, self.inside.dtype)
 
     def kernel(self):
         """Every coordinate's weights as one (span, n_mod) tensor: row lag holds the weight of the
